@@ -1,0 +1,24 @@
+"""Shared by every test. Imports only numpy, torch and pytest, so the parity suite runs on a
+GPU machine that has nothing else (``make test-gpu``)."""
+
+import numpy as np
+
+from nnlearn.parity import available_devices
+
+
+def device_dtype_cases() -> list[tuple[str, np.dtype]]:
+    """float64 and float32 on the CPU, and float32 on each accelerator present."""
+    cases = [("cpu", np.dtype(np.float64)), ("cpu", np.dtype(np.float32))]
+    return cases + [(device, np.dtype(np.float32)) for device in available_devices()[1:]]
+
+
+def pytest_report_header(config):
+    return f"nnlearn parity devices: {', '.join(available_devices())}"
+
+
+def pytest_generate_tests(metafunc):
+    """A test that takes ``device_dtype`` runs once per device and dtype from above."""
+    if "device_dtype" in metafunc.fixturenames:
+        cases = device_dtype_cases()
+        ids = [f"{device}-{dtype.name}" for device, dtype in cases]
+        metafunc.parametrize("device_dtype", cases, ids=ids)

@@ -1,0 +1,14 @@
+"""Chapter 06: every Tensor operation matches torch's own, forward and backward, on every device."""
+
+import pytest
+from op_cases import OP_CASES
+
+from nnlearn.parity import check_function
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=lambda c: c.name)
+def test_operation_matches_torch(case, device_dtype):
+    device, dtype = device_dtype
+    report = check_function(case.nn_fn, case.torch_fn, *case.inputs(), device=device, dtype=dtype)
+    report.assert_ok()
+    assert len(report.rows) == 1 + len(case.shapes)

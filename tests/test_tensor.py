@@ -1,0 +1,157 @@
+"""Chapter 06: the engine's rules — graph walk, accumulation, no_grad, dtypes and errors."""
+
+import numpy as np
+import pytest
+import torch
+
+import nnlearn as nl
+
+
+def _pair(values, dtype=np.float64):
+    """The same leaf in nnlearn and in torch."""
+    array = np.asarray(values, dtype=dtype)
+    return nl.Tensor(array.copy(), requires_grad=True), torch.tensor(array, requires_grad=True)
+
+
+def test_gradients_accumulate_until_zero_grad_as_in_torch():
+    x, tx = _pair([0.5, -1.0, 2.0])
+    for _ in range(2):
+        (x * x).sum().backward()
+        (tx * tx).sum().backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())
+    np.testing.assert_allclose(x.grad, 4 * x.data)  # two passes of d(x^2)/dx = 2x
+    x.zero_grad()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data)
+
+
+def test_a_tensor_used_by_several_operations_sums_their_gradients():
+    x, tx = _pair([[0.3, -0.7], [1.1, 0.2]])
+    y = (x * x.exp() + x @ x - x.sum(axis=0)).mean()
+    ty = (tx * tx.exp() + tx @ tx - tx.sum(dim=0)).mean()
+    y.backward()
+    ty.backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12)
+
+
+def test_topological_order_puts_every_input_before_its_users():
+    a = nl.Tensor([1.0], requires_grad=True)
+    b = a * 2
+    c = a + b
+    d = c * b
+    order = d._topological_order()
+    position = {id(t): i for i, t in enumerate(order)}
+    for node in order:
+        if node._ctx is not None:
+            for parent in filter(lambda t: t.requires_grad, node._ctx.parents):
+                assert position[id(parent)] < position[id(node)]
+    assert order[-1] is d and len(order) == 4
+
+
+def test_a_deep_chain_needs_no_recursion():
+    x = nl.Tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y + 1.0
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0] and y.data.tolist() == [5001.0]
+
+
+def test_only_leaves_keep_grad_unless_retain_grad():
+    x, tx = _pair([1.0, 2.0])
+    hidden, thidden = x * 3, tx * 3
+    kept, tkept = hidden.exp(), thidden.exp()
+    kept.retain_grad()
+    tkept.retain_grad()
+    kept.sum().backward()
+    tkept.sum().backward()
+    assert hidden.grad is None
+    np.testing.assert_allclose(kept.grad, tkept.grad.numpy())
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())
+
+
+def test_no_grad_records_no_graph_as_context_and_decorator():
+    x = nl.Tensor([1.0, 2.0], requires_grad=True)
+    with nl.no_grad():
+        assert not nl.is_grad_enabled()
+        y = x * 2
+    assert nl.is_grad_enabled() and not y.requires_grad and y.is_leaf
+
+    @nl.no_grad()
+    def evaluate(t):
+        return t.exp()
+
+    assert not evaluate(x).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_backward_of_a_non_scalar_needs_a_gradient_and_says_what_to_pass():
+    y = nl.Tensor(np.ones((2, 3)), requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match=r"shape \(2, 3\).*t\.backward\(np\.ones\(\(2, 3\)\)\)"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"gradient has shape \(3,\).*shape \(2, 3\)"):
+        y.backward(np.ones(3))
+
+
+def test_backward_needs_something_that_requires_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        nl.Tensor([1.0]).sum().backward()
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        (lambda a, b: a + b, r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast"),
+        (lambda a, b: a * b, r"mul: shapes \(2, 3\) and \(4,\)"),
+        (lambda a, b: a @ b, r"matmul: shapes \(2, 3\) and \(4,\) do not match"),
+        (lambda a, b: nl.concatenate([a, b]), r"concatenate: shapes \(2, 3\), \(4,\)"),
+        (lambda a, b: a.reshape(4, 2), r"reshape: cannot reshape shape \(2, 3\)"),
+    ],
+)
+def test_a_shape_mismatch_names_the_operation_and_both_shapes(expression, message):
+    a, b = nl.Tensor(np.ones((2, 3))), nl.Tensor(np.ones(4))
+    with pytest.raises(ValueError, match=message):
+        expression(a, b)
+
+
+def test_two_tensors_of_different_dtypes_do_not_mix():
+    a = nl.Tensor(np.ones(2, dtype=np.float32))
+    b = nl.Tensor(np.ones(2, dtype=np.float64))
+    with pytest.raises(TypeError, match="Add: cannot mix float32 and float64"):
+        a + b
+    assert (a.astype("float64") + b).dtype == np.float64
+
+
+def test_numbers_and_numpy_arrays_take_the_tensor_dtype():
+    a = nl.Tensor(np.ones(3, dtype=np.float32))
+    assert (a * 2.5).dtype == np.float32
+    assert (a + np.ones(3, dtype=np.float64)).dtype == np.float32
+    result = np.ones(3) + a  # numpy defers to Tensor
+    assert isinstance(result, nl.Tensor) and result.dtype == np.float32
+
+
+def test_lists_and_integers_become_the_default_dtype_and_float_arrays_keep_theirs():
+    assert nl.Tensor([1, 2]).dtype == np.float32 == nl.get_default_dtype()
+    assert nl.Tensor(np.arange(3)).dtype == np.float32
+    assert nl.Tensor(np.zeros(2)).dtype == np.float64
+    nl.set_default_dtype("float64")
+    try:
+        assert nl.Tensor([1.0]).dtype == np.float64
+    finally:
+        nl.set_default_dtype("float32")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        nl.Tensor([1.0], dtype="int64")
+
+
+def test_astype_sends_gradients_back_in_the_original_dtype():
+    x = nl.Tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    (x.astype("float64") * 3).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [3.0, 3.0]
+
+
+def test_item_and_pow_with_a_tensor_exponent_explain_themselves():
+    assert nl.Tensor([[2.5]]).item() == 2.5
+    with pytest.raises(ValueError, match="one-element"):
+        nl.Tensor([1.0, 2.0]).item()
+    with pytest.raises(TypeError, match="exponent must be a number"):
+        nl.Tensor([1.0]) ** nl.Tensor([2.0])
