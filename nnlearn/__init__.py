@@ -1,8 +1,12 @@
 """nnlearn: neural networks built from scratch on numpy, proven against PyTorch.
 
-Importing nnlearn imports numpy only; PyTorch, matplotlib and ipywidgets are loaded by the
-modules that need them (``nnlearn.parity`` and the notebooks' helpers).
+Importing nnlearn imports numpy only. The chapter modules (``nl.layers``, ``nl.losses``,
+``nl.optim``, ...) load on first use, so PyTorch, matplotlib, ipywidgets and scikit-learn are
+imported only by the parts that need them.
 """
+
+import importlib
+from typing import Any
 
 from nnlearn import functional
 from nnlearn.display import show_source
@@ -19,8 +23,39 @@ from nnlearn.tensor import (
 
 __version__ = "0.1.0"
 
+# Modules loaded on first attribute access (PEP 562), in the order of the course.
+_LAZY_MODULES = (
+    "activations",
+    "initializers",
+    "layers",
+    "losses",
+    "optim",
+    "training",
+    "metrics",
+    "data",
+    "gradcheck",
+    "parity",
+    "plotting",
+    "widgets",
+)
+_LAZY_NAMES = {"Sequential": "layers"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"nnlearn.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"nnlearn.{_LAZY_NAMES[name]}"), name)
+    raise AttributeError(f"module 'nnlearn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_MODULES, *_LAZY_NAMES])
+
+
 __all__ = [
     "Function",
+    "Sequential",
     "Tensor",
     "concatenate",
     "functional",
