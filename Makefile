@@ -7,11 +7,13 @@ TORCH_SPEC ?= torch
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8888
+# The browser tests drive this Chromium (Debian's package); Playwright's download is never used.
+export CHROMIUM ?= /usr/bin/chromium
 
 # nbgrader and friends run the venv's own commands as subprocesses.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: course test test-gpu lint format
+.PHONY: course test test-gpu lint format book browser assignments grade feedback
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "nnlearn needs Python 3.10 or newer; found " + sys.version.split()[0])'
@@ -32,14 +34,46 @@ $(VENV)/test.stamp: $(VENV)/course.stamp
 course: $(VENV)/course.stamp
 	$(BIN)/python scripts/start_course.py --port=$(PORT)
 
-test: $(VENV)/test.stamp
+test: $(VENV)/test.stamp browser book
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
 
+# Chromium for the browser tests: installed with apt-get when missing on Debian/Ubuntu.
+browser:
+	@scripts/need_system_tool.sh "$(CHROMIUM)" chromium "the browser tests"
+
+# The book's JavaScript (widget manager, require.js, MathJax), from the npm registry.
+book/_vendor/.fetched: scripts/fetch_book_js.sh
+	@scripts/need_system_tool.sh npm npm "the book"
+	scripts/fetch_book_js.sh book/_vendor
+	touch $@
+
+# The book, rebuilt in full (every notebook executed) when a chapter, the package or the book's
+# own files change; the stamp is written only when the build succeeds.
+BOOK_SOURCES := notebooks $(wildcard notebooks/*.ipynb nnlearn/*.py nnlearn/*/*.py book/*.*) \
+	book/js/widgets-paths.js scripts/book_toc.py
+book/_build/html/.built: $(VENV)/test.stamp book/_vendor/.fetched $(BOOK_SOURCES)
+	@rm -f $@
+	$(BIN)/python scripts/book_toc.py
+	$(BIN)/jupyter-book build --all -W -n --keep-going book/
+	touch $@
+
+book: book/_build/html/.built
+
 # The parity suite alone, for a GPU machine with only numpy, torch and pytest installed.
 test-gpu:
 	PYTHONPATH=. $(PYTHON) -m pytest tests/parity -q -p no:cacheprovider
+
+# The classroom (nbgrader; see "For instructors" in README.md), in assignments/.
+assignments: $(VENV)/test.stamp
+	$(BIN)/python scripts/classroom.py generate
+
+grade: $(VENV)/test.stamp
+	$(BIN)/python scripts/classroom.py grade
+
+feedback: $(VENV)/test.stamp
+	$(BIN)/python scripts/classroom.py feedback
 
 lint:
 	$(BIN)/ruff check .

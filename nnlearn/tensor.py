@@ -130,6 +130,11 @@ class Tensor:
         return self.data.dtype
 
     @property
+    def grad_fn(self) -> Function | None:
+        """The Function that made this Tensor (None for leaves), as in PyTorch."""
+        return self._ctx
+
+    @property
     def is_leaf(self) -> bool:
         """True for Tensors made by the user rather than by an operation."""
         return self._ctx is None
@@ -195,7 +200,7 @@ class Tensor:
                     f"shape {self.shape}; they must match"
                 )
         grads: dict[int, np.ndarray] = {id(self): grad}
-        for node in reversed(self._topological_order()):
+        for node in reversed(self.topological_order()):
             node_grad = grads.pop(id(node), None)
             if node_grad is None:
                 continue
@@ -218,7 +223,7 @@ class Tensor:
         # A copy on first use: the array may be shared with other nodes' gradients.
         self.grad = grad.astype(self.dtype, copy=True) if self.grad is None else self.grad + grad
 
-    def _topological_order(self) -> list[Tensor]:
+    def topological_order(self) -> list[Tensor]:
         """Every Tensor that requires grad and leads to this one, inputs before users.
 
         Iterative depth-first search, so deep graphs (long chains) do not hit Python's

@@ -39,11 +39,11 @@ def test_topological_order_puts_every_input_before_its_users():
     b = a * 2
     c = a + b
     d = c * b
-    order = d._topological_order()
+    order = d.topological_order()
     position = {id(t): i for i, t in enumerate(order)}
     for node in order:
-        if node._ctx is not None:
-            for parent in filter(lambda t: t.requires_grad, node._ctx.parents):
+        if node.grad_fn is not None:
+            for parent in filter(lambda t: t.requires_grad, node.grad_fn.parents):
                 assert position[id(parent)] < position[id(node)]
     assert order[-1] is d and len(order) == 4
 

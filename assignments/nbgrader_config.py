@@ -1,0 +1,21 @@
+"""nbgrader configuration of the nnlearn course (this folder is the course directory).
+
+Layout, as nbgrader expects it (only source/ and this file are committed):
+
+    source/<assignment>/<assignment>.ipynb      instructor versions: solutions, hidden tests
+    release/<assignment>/                        student versions (``make assignments``)
+    submitted/<student>/<assignment>/            what students hand in (you put it there)
+    autograded/<student>/<assignment>/           executed and scored (``make grade``)
+    feedback/<student>/<assignment>/*.html       per-student reports (``make feedback``)
+    gradebook.db, grades.csv                     the scores
+"""
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.course_id = "nnlearn"
+
+# Each cell of a submission may run this long (seconds) before nbgrader interrupts the kernel
+# and moves on: an infinite loop then costs the student that part, not the whole assignment.
+# The real work of any cell takes a few seconds (the first `import torch` is the slowest).
+c.ExecutePreprocessor.timeout = 30
+c.ExecutePreprocessor.interrupt_on_timeout = True

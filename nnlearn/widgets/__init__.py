@@ -1,0 +1,15 @@
+"""The course's interactive explorers, one module each.
+
+Each module holds pure functions (control values in; a figure drawn and a small result dict
+out) and a thin ipywidgets wrapper around them, so the chapter can show a static figure of the
+same function beside the live widget, and tests can drive a widget without a browser:
+
+* :mod:`nnlearn.widgets.neuron` (chapter 01): ``make_neuron_widget(x, y)``, sliders for the
+  weights and bias of one neuron and its activation, showing the decision boundary and accuracy;
+* :mod:`nnlearn.widgets.activation_explorer` (chapter 02): ``make_activation_explorer()``,
+  activation functions and their derivatives, their parameters on sliders, saturation marked;
+* :mod:`nnlearn.widgets.optimizer_paths` (chapter 07): optimizers' paths on a loss surface;
+* :mod:`nnlearn.widgets.playground` (chapter 08): train a small network on a 2-D data set.
+
+This package imports nothing: ipywidgets and matplotlib load with the explorer you use.
+"""

@@ -1,0 +1,278 @@
+"""Chapter 07: nnlearn's optimizers and schedules take the same steps as torch.optim.
+
+From the same initial parameters (several shapes) and the same sequence of random gradients,
+25 steps of each nnlearn optimizer must land on the parameters torch.optim reaches with the
+same settings, for a grid of each optimizer's options, on every device. One parameter gets
+no gradient every few steps, so both sides must skip it (and keep its step count behind).
+A planted slip in any update rule must break that parity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import nnlearn as nl
+from nnlearn import optim, parity
+
+SHAPES = [(3, 4), (4,), (2, 3, 2)]
+STEPS = 25
+SKIPPED_PARAM, SKIP_EVERY = 1, 4  # param 1 has grad None on every 4th step
+
+TORCH_OPTIMIZERS = {
+    optim.SGD: torch.optim.SGD,
+    optim.Adagrad: torch.optim.Adagrad,
+    optim.RMSprop: torch.optim.RMSprop,
+    optim.Adam: torch.optim.Adam,
+    optim.AdamW: torch.optim.AdamW,
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    optimizer: type[optim.Optimizer]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        options = ",".join(f"{k}={v}" for k, v in self.settings.items())
+        return f"{self.optimizer.__name__}({options})"
+
+
+CASES = [
+    Case(optim.SGD, {"lr": 0.1}),
+    Case(optim.SGD, {"lr": 0.05, "momentum": 0.9}),
+    Case(optim.SGD, {"lr": 0.05, "momentum": 0.8, "dampening": 0.3}),
+    Case(optim.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    Case(optim.SGD, {"lr": 0.1, "weight_decay": 0.1}),
+    Case(optim.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.05}),
+    Case(optim.Adagrad, {"lr": 0.1}),
+    Case(optim.Adagrad, {"lr": 0.1, "weight_decay": 0.1}),
+    Case(optim.Adagrad, {"lr": 0.1, "initial_accumulator_value": 0.5, "eps": 1e-3}),
+    Case(optim.RMSprop, {"lr": 0.01}),
+    Case(optim.RMSprop, {"lr": 0.01, "alpha": 0.9, "eps": 1e-4}),
+    Case(optim.RMSprop, {"lr": 0.01, "momentum": 0.9}),
+    Case(optim.RMSprop, {"lr": 0.01, "centered": True}),
+    Case(optim.RMSprop, {"lr": 0.01, "centered": True, "momentum": 0.5, "weight_decay": 0.1}),
+    Case(optim.Adam, {"lr": 0.05}),
+    Case(optim.Adam, {"lr": 0.05, "amsgrad": True}),
+    Case(optim.Adam, {"lr": 0.05, "weight_decay": 0.1}),
+    Case(optim.Adam, {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6, "amsgrad": True}),
+    Case(optim.AdamW, {"lr": 0.05}),
+    Case(optim.AdamW, {"lr": 0.05, "weight_decay": 0.1, "amsgrad": True}),
+    Case(optim.AdamW, {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.0}),
+]
+
+
+def _trajectory(seed: int) -> tuple[list[np.ndarray], list[list[np.ndarray | None]]]:
+    """Initial parameters and, for every step, one gradient per parameter (None = skipped)."""
+    rng = np.random.default_rng(seed)
+    initial = [rng.standard_normal(shape) for shape in SHAPES]
+    grads = [
+        [
+            None if (i == SKIPPED_PARAM and step % SKIP_EVERY == 0) else rng.standard_normal(shape)
+            for i, shape in enumerate(SHAPES)
+        ]
+        for step in range(STEPS)
+    ]
+    return initial, grads
+
+
+def run_case(case: Case, device: str, dtype: np.dtype, seed: int = 0) -> parity.Report:
+    """Run the case in nnlearn and in torch.optim from the same start; compare the params."""
+    initial, grads = _trajectory(seed)
+    params = [nl.Tensor(p.astype(dtype), requires_grad=True) for p in initial]
+    torch_params = [parity.to_torch(p, device, dtype, requires_grad=True) for p in initial]
+    ours = case.optimizer(params, **case.settings)
+    theirs = TORCH_OPTIMIZERS[case.optimizer](torch_params, **case.settings)
+    for step_grads in grads:
+        ours.zero_grad()
+        theirs.zero_grad()
+        for p, tp, g in zip(params, torch_params, step_grads, strict=True):
+            if g is not None:
+                p.grad = g.astype(dtype)
+                tp.grad = parity.to_torch(g, device, dtype)
+        ours.step()
+        theirs.step()
+    return parity.compare(
+        {f"param {i} {p.shape}": p.data for i, p in enumerate(params)},
+        {
+            f"param {i} {p.shape}": parity.to_numpy(tp)
+            for i, (p, tp) in enumerate(zip(params, torch_params, strict=True))
+        },
+        dtype,
+        f"{case.name}, {STEPS} steps, vs torch.optim on {device}, {dtype}",
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_optimizer_steps_match_torch_optim(case, device_dtype):
+    device, dtype = device_dtype
+    run_case(case, device, dtype).assert_ok()
+
+
+def test_every_option_of_every_optimizer_is_exercised():
+    for cls in TORCH_OPTIMIZERS:
+        tried = {k for c in CASES if c.optimizer is cls for k in c.settings}
+        options = set(cls().hyperparameters) | {"lr"}
+        assert tried == options, f"{cls.__name__}: no parity case sets {options - tried}"
+
+
+# --- planted mistakes --------------------------------------------------------------------
+UPDATE_RULES = {
+    optim.SGD: "sgd_update",
+    optim.Adagrad: "adagrad_update",
+    optim.RMSprop: "rmsprop_update",
+    optim.Adam: "adam_update",
+    optim.AdamW: "adamw_update",
+}
+
+
+def _overshooting(rule):
+    """The right update made 2% too long: a small slip anywhere in a rule."""
+
+    def update(param, grad, state, **settings):
+        before = param.copy()
+        rule(param, grad, state, **settings)
+        param += 0.02 * (param - before)
+
+    return update
+
+
+def _with(rule, **changes):
+    """The rule run with some settings changed: how several classic mistakes look."""
+
+    def update(param, grad, state, **settings):
+        rule(param, grad, state, **{**settings, **{k: f(settings) for k, f in changes.items()}})
+
+    return update
+
+
+# (description, module attribute to replace, replacement, optimizers whose parity must break)
+MISTAKES = [
+    (
+        "SGD momentum with the wrong sign",
+        "sgd_update",
+        _with(optim.sgd_update, momentum=lambda s: -s["momentum"]),
+        [optim.SGD],
+    ),
+    (
+        "Adagrad ignoring initial_accumulator_value",
+        "adagrad_update",
+        _with(optim.adagrad_update, initial_accumulator_value=lambda s: 0.0),
+        [optim.Adagrad],
+    ),
+    (
+        "centered RMSprop not subtracting the squared mean gradient",
+        "rmsprop_update",
+        _with(optim.rmsprop_update, centered=lambda s: False),
+        [optim.RMSprop],
+    ),
+    (
+        "Adam without bias correction",
+        "bias_correction",
+        lambda beta, step: 1.0,
+        [optim.Adam, optim.AdamW],
+    ),
+    (
+        "AdamW decaying the weights as an L2 gradient term (plain Adam)",
+        "adamw_update",
+        optim.adam_update,
+        [optim.AdamW],
+    ),
+]
+
+
+def _failing_cases(cls: type[optim.Optimizer]) -> list[str]:
+    return [
+        c.name
+        for c in CASES
+        if c.optimizer is cls and not run_case(c, "cpu", np.dtype(np.float64)).ok
+    ]
+
+
+@pytest.mark.parametrize("cls", UPDATE_RULES, ids=lambda cls: UPDATE_RULES[cls])
+def test_a_planted_overshoot_in_each_update_rule_breaks_parity(cls, monkeypatch):
+    assert not _failing_cases(cls), "the cases must pass before the planting"
+    rule = UPDATE_RULES[cls]
+    monkeypatch.setattr(optim, rule, _overshooting(getattr(optim, rule)))
+    assert _failing_cases(cls), f"no parity case noticed a wrong {rule}"
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m[0])
+def test_a_planted_classic_mistake_breaks_parity(mistake, monkeypatch):
+    description, attribute, replacement, broken = mistake
+    monkeypatch.setattr(optim, attribute, replacement)
+    for cls in broken:
+        assert _failing_cases(cls), f"no {cls.__name__} parity case noticed {description}"
+
+
+# --- schedules ---------------------------------------------------------------------------
+EPOCHS = 30
+SCHEDULES = [
+    (optim.StepLR, torch.optim.lr_scheduler.StepLR, {"step_size": 7, "gamma": 0.5}),
+    (optim.StepLR, torch.optim.lr_scheduler.StepLR, {"step_size": 3}),
+    (optim.ExponentialLR, torch.optim.lr_scheduler.ExponentialLR, {"gamma": 0.9}),
+    # T_max below the epoch count: past it the rate climbs back, in torch too.
+    (optim.CosineAnnealingLR, torch.optim.lr_scheduler.CosineAnnealingLR, {"T_max": 12}),
+    (
+        optim.CosineAnnealingLR,
+        torch.optim.lr_scheduler.CosineAnnealingLR,
+        {"T_max": EPOCHS, "eta_min": 0.01},
+    ),
+]
+
+
+def _lr_sequence(optimizer, schedule) -> np.ndarray:
+    """get_last_lr() at creation and after each of EPOCHS epochs."""
+    rates = [schedule.get_last_lr()]
+    for _ in range(EPOCHS):
+        optimizer.step()  # torch warns when a schedule steps before its optimizer
+        schedule.step()
+        rates.append(schedule.get_last_lr())
+    return np.array(rates)
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, settings",
+    SCHEDULES,
+    ids=[f"{ours.__name__}({settings})" for ours, _, settings in SCHEDULES],
+)
+def test_schedule_rates_match_torch_lr_scheduler(ours, theirs, settings):
+    param = nl.Tensor(np.zeros(2), requires_grad=True)
+    torch_param = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    optimizer = optim.SGD([param], lr=0.2)
+    torch_optimizer = torch.optim.SGD([torch_param], lr=0.2)
+    got = _lr_sequence(optimizer, ours(optimizer, **settings))
+    want = _lr_sequence(torch_optimizer, theirs(torch_optimizer, **settings))
+    assert got.shape == want.shape == (EPOCHS + 1, 1)
+    parity.compare({"lr": got}, {"lr": want}, np.float64, f"{ours.__name__}{settings}").assert_ok()
+
+
+def test_a_scheduled_optimizer_takes_torchs_steps(device_dtype):
+    """The rate a schedule sets is the one the next steps use."""
+    device, dtype = device_dtype
+    initial, grads = _trajectory(seed=1)
+    params = [nl.Tensor(p.astype(dtype), requires_grad=True) for p in initial]
+    torch_params = [parity.to_torch(p, device, dtype, requires_grad=True) for p in initial]
+    ours = optim.SGD(params, lr=0.1, momentum=0.9)
+    theirs = torch.optim.SGD(torch_params, lr=0.1, momentum=0.9)
+    schedule = optim.StepLR(ours, step_size=2, gamma=0.5)
+    torch_schedule = torch.optim.lr_scheduler.StepLR(theirs, step_size=2, gamma=0.5)
+    for epoch_grads in grads[:8]:
+        for p, tp, g in zip(params, torch_params, epoch_grads, strict=True):
+            p.grad = None if g is None else g.astype(dtype)
+            tp.grad = None if g is None else parity.to_torch(g, device, dtype)
+        ours.step()
+        theirs.step()
+        schedule.step()
+        torch_schedule.step()
+    parity.compare(
+        {str(i): p.data for i, p in enumerate(params)},
+        {str(i): parity.to_numpy(tp) for i, tp in enumerate(torch_params)},
+        dtype,
+    ).assert_ok()

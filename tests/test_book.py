@@ -1,0 +1,120 @@
+"""The built book (``make book``, which ``make test`` runs first): every chapter is in it, in the
+course's order, its pages load nothing from the internet, and widget state is embedded.
+
+Whether the pages *render* (maths, figures, a moving slider) is checked in Chromium by
+tests/test_browser.py.
+"""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "book" / "_build" / "html"
+CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+WIDGET_CHAPTER = "02_activations"
+
+EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
+# url(...) and @import in CSS, with /* comments */ removed first.
+CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""", re.IGNORECASE)
+CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+# A script, style sheet or font URL written inside an inline script (as thebe's loader does).
+SCRIPT_URL = re.compile(r"""(?:https?:)?//[^\s'"`]+\.(?:m?js|css|woff2?|ttf|otf|eot)\b""")
+
+
+def built(path: str) -> Path:
+    page = HTML / path
+    if not page.exists():
+        pytest.fail(f"{page} is missing: build the book first with `make book`")
+    return page
+
+
+class ResourceURLs(HTMLParser):
+    """Collects every URL a page loads: script, style sheet, font, image and frame sources,
+    url(...) in <style> and style attributes, and script URLs inside inline scripts."""
+
+    LOADING_LINKS = {"stylesheet", "preload", "prefetch", "modulepreload", "icon", "manifest"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self._in = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self._in = tag
+        if tag in ("script", "img", "iframe", "source", "audio", "video", "embed"):
+            self.urls.append(attrs.get("src") or "")
+        if tag == "link" and self.LOADING_LINKS & set((attrs.get("rel") or "").lower().split()):
+            self.urls.append(attrs.get("href") or "")
+        self.urls += css_urls(attrs.get("style") or "")
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+    def handle_data(self, data):
+        if self._in == "style":
+            self.urls += css_urls(data)
+        elif self._in == "script":
+            self.urls += SCRIPT_URL.findall(data)
+
+
+def css_urls(css: str) -> list[str]:
+    return [a or b for a, b in CSS_URL.findall(CSS_COMMENT.sub("", css))]
+
+
+def test_book_contents_are_the_chapters_in_notebooks_in_course_order():
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    listed = [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
+    assert toc["root"] == "intro"
+    assert listed == [f"notebooks/{name}" for name in CHAPTERS]
+    assert WIDGET_CHAPTER in CHAPTERS, "the activation functions chapter is missing"
+    for name in CHAPTERS:
+        built(f"notebooks/{name}.html")
+
+
+def test_built_pages_load_no_script_style_or_font_from_the_internet():
+    pages = sorted(HTML.rglob("*.html"))
+    assert built("intro.html") in pages
+    found = {}
+    for page in pages:
+        parser = ResourceURLs()
+        parser.feed(page.read_text(encoding="utf-8"))
+        external = sorted({url for url in parser.urls if EXTERNAL.match(url)})
+        if external:
+            found[str(page.relative_to(HTML))] = external
+    for sheet in sorted((HTML / "_static").rglob("*.css")):
+        external = sorted({u for u in css_urls(sheet.read_text(errors="replace")) if EXTERNAL.match(u)})
+        if external:
+            found[str(sheet.relative_to(HTML))] = external
+    assert not found, f"built pages load from the internet: {found}"
+
+
+def test_pages_take_mathjax_and_the_widget_manager_from_the_book_itself():
+    page = built(f"notebooks/{WIDGET_CHAPTER}.html")
+    parser = ResourceURLs()
+    parser.feed(page.read_text(encoding="utf-8"))
+    scripts = [url.split("?")[0] for url in parser.urls]
+    for local in ("mathjax/tex-mml-chtml.js", "require.js", "widgets-paths.js"):
+        assert f"../_static/{local}" in scripts, f"{local} is not loaded from _static"
+        built(f"_static/{local}")
+    # RequireJS, then the module path it needs, then the widget manager that uses both.
+    chain = ("require.js", "widgets-paths.js", "html-manager/embed-amd.js")
+    positions = [scripts.index(f"../_static/{name}") for name in chain]
+    assert positions == sorted(positions), f"scripts out of order: {chain}"
+    built("_static/html-manager/embed-amd.js")
+
+
+def test_widget_chapter_embeds_widget_state_and_a_static_figure():
+    text = built(f"notebooks/{WIDGET_CHAPTER}.html").read_text(encoding="utf-8")
+    assert 'type="application/vnd.jupyter.widget-state+json"' in text
+    assert text.count('type="application/vnd.jupyter.widget-view+json"') >= 1
+    state = re.search(r'widget-state\+json">(.*?)</script>', text, re.DOTALL).group(1)
+    assert '"FloatSliderModel"' in state, "no slider in the embedded widget state"
+    figures = re.findall(r'<img[^>]+src="(\.\./_images/[^"]+\.png)"', text)
+    assert figures, "no static figure next to the widget"
+    for figure in figures:
+        assert (HTML / "notebooks" / figure).stat().st_size > 0
