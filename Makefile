@@ -53,13 +53,13 @@ book/_vendor/.fetched: scripts/fetch_book_js.sh
 # own files change; the stamp is written only when the build succeeds.
 BOOK_SOURCES := notebooks $(wildcard notebooks/*.ipynb nnlearn/*.py nnlearn/*/*.py book/*.*) \
 	book/js/widgets-paths.js scripts/book_toc.py
-book/_build/html/.built: $(VENV)/test.stamp book/_vendor/.fetched $(BOOK_SOURCES)
+book/_build/.built: $(VENV)/test.stamp book/_vendor/.fetched $(BOOK_SOURCES)
 	@rm -f $@
 	$(BIN)/python scripts/book_toc.py
 	$(BIN)/jupyter-book build --all -W -n --keep-going book/
 	touch $@
 
-book: book/_build/html/.built
+book: book/_build/.built
 
 # The parity suite alone, for a GPU machine with only numpy, torch and pytest installed.
 test-gpu:

@@ -262,6 +262,10 @@ class Activation(Layer):
     def forward(self, x: Tensor) -> Tensor:
         return self.activation(x)
 
+    def pre_activation(self, x: Any) -> Tensor:
+        """The input itself, before the activation (the logits of a softmax layer)."""
+        return self._prepare(x)
+
     def __repr__(self) -> str:
         return f"Activation({self.activation_name!r})"
 
@@ -299,6 +303,11 @@ class Sequential(TrainingMixin, Layer):
         for layer in self.layers:
             if not layer.built:
                 layer.build(shape)
+            elif layer.input_shape != shape:
+                raise ValueError(
+                    f"Sequential: {layer!r} was built for inputs of shape {layer.input_shape}, "
+                    f"but the layer before it gives {shape}"
+                )
             shape = layer.output_shape
         super().build(input_shape)
 

@@ -98,8 +98,9 @@ def plot_decision_surface(
 
     Args:
         ax: where to draw.
-        score: maps grid points (m, 2) to one score each (m,) (e.g. a probability), or to
-            class scores (m, k), in which case each region is shaded by its argmax class.
+        score: maps grid points (m, 2) to one score each, (m,) or (m, 1) (e.g. a
+            probability), or to class scores (m, k), in which case each region is shaded by its
+            argmax class.
         x, y: the data, (n, 2) points and (n,) integer labels.
         boundary: for a one-score model, the score level drawn as the boundary line (0.5 for a
             probability); None draws no line.
@@ -110,6 +111,8 @@ def plot_decision_surface(
     """
     xx, yy, points = grid_over(x, resolution, padding)
     scores = np.asarray(score(points))
+    if scores.ndim == 2 and scores.shape[1] == 1:  # one output unit, e.g. a sigmoid
+        scores = scores[:, 0]
     if scores.ndim == 2:
         from matplotlib.colors import ListedColormap
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nnlearn import losses, optim
+from nnlearn.activations import softmax_values
 from nnlearn.data import batches
 from nnlearn.metrics import get as get_metric
 from nnlearn.seeding import rng
@@ -141,6 +142,7 @@ def _from_logits_twin(loss: Callable) -> Callable | None:
 
 
 def _uses_sparse_labels(loss: Callable) -> bool:
+    """Whether the loss takes integer labels (from probabilities or from logits)."""
     return isinstance(loss, losses.SparseCategoricalCrossentropy) or (
         loss is losses.sparse_categorical_crossentropy
     )
@@ -272,7 +274,9 @@ class TrainingMixin:
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-            self._accumulate(totals, value, y_batch, scores.data, len(x_batch) / len(x))
+            self._accumulate(
+                totals, value, y_batch, scores.data, fused_loss is not None, len(x_batch) / len(x)
+            )
             for callback in callbacks:
                 callback.on_train_batch_end(batch, {"loss": value})
             if progress is not None:
@@ -282,9 +286,17 @@ class TrainingMixin:
             progress.close()
         return totals
 
-    def _accumulate(self, totals: dict, loss: float, y: np.ndarray, scores, weight) -> None:
-        """Add one batch's loss and metrics, weighted by its share of the examples."""
+    def _accumulate(self, totals: dict, loss: float, y, scores, fused: bool, weight) -> None:
+        """Add one batch's loss and metrics, weighted by its share of the examples.
+
+        ``scores`` are the logits when the loss is fused: metrics get probabilities, as the
+        model's output would be.
+        """
         totals["loss"] += weight * loss
+        if not self.metrics:
+            return
+        if fused:
+            scores = softmax_values(scores)
         for name, metric in self.metrics.items():
             totals[name] += weight * metric(y, scores)
 
@@ -297,7 +309,14 @@ class TrainingMixin:
             for x_batch, y_batch in batches(x, y, batch_size, shuffle=False):
                 scores = self._scores(x_batch, fused_loss)
                 value = float(loss_fn(scores, y_batch).data)
-                self._accumulate(totals, value, y_batch, scores.data, len(x_batch) / len(x))
+                self._accumulate(
+                    totals,
+                    value,
+                    y_batch,
+                    scores.data,
+                    fused_loss is not None,
+                    len(x_batch) / len(x),
+                )
         return totals
 
     def evaluate(
@@ -366,6 +385,8 @@ class TrainingMixin:
             raise ValueError(f"{where}: x has {len(x)} examples but y has {len(y)}")
         if not _uses_sparse_labels(self.loss):
             return x, y.astype(self.dtype)
+        if y.ndim == 2 and y.shape[1] == 1:  # a column of labels, as Keras allows
+            y = y[:, 0]
         _check_labels(y, self.output_shape[-1], where)
         return x, y.astype(np.int64)
 

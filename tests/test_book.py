@@ -87,7 +87,9 @@ def test_built_pages_load_no_script_style_or_font_from_the_internet():
         if external:
             found[str(page.relative_to(HTML))] = external
     for sheet in sorted((HTML / "_static").rglob("*.css")):
-        external = sorted({u for u in css_urls(sheet.read_text(errors="replace")) if EXTERNAL.match(u)})
+        external = sorted(
+            {u for u in css_urls(sheet.read_text(errors="replace")) if EXTERNAL.match(u)}
+        )
         if external:
             found[str(sheet.relative_to(HTML))] = external
     assert not found, f"built pages load from the internet: {found}"

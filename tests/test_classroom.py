@@ -114,7 +114,6 @@ class Course:
     path: Path
     scores: dict[tuple[str, str], dict[str, float]]  # (assignment, student) -> grade id -> score
     max_scores: dict[str, dict[str, float]]  # assignment -> grade id -> points
-    output: str  # what the grading command printed
 
 
 def classroom(*args: str | Path) -> str:
@@ -177,7 +176,7 @@ def graded(generated: Path) -> Course:
             nbformat.write(
                 submission(generated, assignment, student), folder / f"{assignment}.ipynb"
             )
-    output = classroom("grade", "--course", generated, f"--ExecutePreprocessor.timeout={TIMEOUT}")
+    classroom("grade", "--course", generated, f"--ExecutePreprocessor.timeout={TIMEOUT}")
     scores, max_scores = {}, {}
     with Gradebook(f"sqlite:///{generated / 'gradebook.db'}") as gradebook:
         for assignment in ASSIGNMENTS:
@@ -185,7 +184,7 @@ def graded(generated: Path) -> Course:
                 notebook = gradebook.find_submission_notebook(assignment, assignment, student)
                 scores[assignment, student] = {g.name: g.score for g in notebook.grades}
                 max_scores[assignment] = {g.name: g.max_score for g in notebook.grades}
-    return Course(generated, scores, max_scores, output)
+    return Course(generated, scores, max_scores)
 
 
 def _expected(course: Course, assignment: str, loses: tuple[str, ...]) -> dict[str, float]:

@@ -181,6 +181,13 @@ def test_sequential_nests_and_collects_parameters_of_inner_models():
     ]
 
 
+def test_sequential_rejects_a_layer_built_for_another_input_size():
+    with pytest.raises(
+        ValueError, match=r"built for inputs of shape \(None, 5\).*gives \(None, 3\)"
+    ):
+        nl.Sequential([layers.Dense(3, input_shape=(2,)), layers.Dense(1, input_shape=(5,))])
+
+
 def test_sequential_rejects_non_layers_and_running_empty():
     with pytest.raises(TypeError, match="expected a layer"):
         nl.Sequential([np.tanh])

@@ -23,7 +23,7 @@ def keras_example():
         nl.layers.Dense(64, activation='relu'),
         nl.layers.Dense(10, activation='softmax'),
     ])  # fmt: skip
-    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])  # fmt: skip
+    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])  # noqa: E501  # fmt: skip
     return model
 
 
@@ -95,6 +95,27 @@ def test_softmax_and_crossentropy_are_fused_so_saturated_outputs_stay_exact():
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     assert model.evaluate(x, np.eye(2)[y]) == pytest.approx(200.0)
     assert model.predict(x)[0, 1] == 0.0  # predict still returns probabilities
+    # The same with the softmax as a layer of its own.
+    dense = nl.layers.Dense(2, input_shape=(1,))
+    dense.kernel.data[...] = [[100.0, -100.0]]
+    model = nl.Sequential([dense, nl.layers.Activation("softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert model.evaluate(x, y) == pytest.approx(200.0)
+
+
+def test_metrics_of_a_fused_model_receive_probabilities_like_keras():
+    received = []
+
+    def mean_top_probability(y_true, y_pred):
+        received.append(y_pred)
+        return float(np.max(y_pred, axis=1).mean())
+
+    model = keras_example()
+    model.compile(loss="sparse_categorical_crossentropy", metrics=[mean_top_probability])
+    x, y = random_data(32)
+    logs = model.evaluate(x, y, return_dict=True)
+    np.testing.assert_allclose(received[0], model.predict(x), rtol=1e-5, atol=1e-7)
+    assert set(logs) == {"loss", "mean_top_probability"}
 
 
 def test_evaluate_and_predict_record_no_graph():
@@ -243,6 +264,14 @@ def test_a_huge_learning_rate_diverges_to_inf_and_is_caught():
 def test_fit_rejects_bad_data_with_a_clear_message(x, y, message):
     with pytest.raises(ValueError, match=message):
         keras_example().fit(x, y, verbose=0)
+
+
+def test_sparse_labels_may_be_a_column_as_in_keras():
+    nl.seed_everything(0)
+    x, y = random_data(32)
+    first = keras_example().evaluate(x, y)
+    nl.seed_everything(0)
+    assert keras_example().evaluate(x, y[:, None].astype(np.float64)) == first
 
 
 def test_fit_before_compile_says_to_compile():

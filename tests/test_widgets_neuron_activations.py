@@ -279,7 +279,8 @@ def test_plot_decision_surface_shades_class_regions_for_class_scores():
 def test_plot_decision_surface_draws_the_requested_boundary_level():
     x, y = _data()
     figure, ax = new_figure()
-    plot_decision_surface(ax, lambda p: 1 / (1 + np.exp(-p[:, 0])), x, y, boundary=0.5)
+    # one output column, as a Dense(1, activation="sigmoid") model predicts
+    plot_decision_surface(ax, lambda p: 1 / (1 + np.exp(-p[:, :1])), x, y, boundary=0.5)
     (boundary,) = [c for c in ax.collections if list(getattr(c, "levels", [])) == [0.5]]
     vertices = np.concatenate([path.vertices for path in boundary.get_paths()])
     # sigmoid(x1) = 0.5 at x1 = 0, up to the contour's linear interpolation between grid points

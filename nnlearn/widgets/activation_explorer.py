@@ -171,8 +171,9 @@ def _readout_html(result: dict[str, Any]) -> str:
     )
     low, high = result["x_range"]
     return (
-        f"<table><tr><th>function</th><th>parameter</th><th>f' range</th>"
-        f"<th>saturated</th></tr>{rows}</table>"
+        "<table style='border-collapse: separate; border-spacing: 14px 2px'>"
+        "<tr><th>function</th><th>parameter</th><th>f' range</th><th>saturated</th></tr>"
+        f"{rows}</table>"
         f"<small>x in [{low:.3g}, {high:.3g}]; saturated: |f'(x)| &lt; {result['threshold']:g}"
         f"</small>"
     )

@@ -135,7 +135,7 @@ def run_optimizer(
     surface = _surface(surface)
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {list(OPTIMIZERS)}")
-    theta = Parameter(np.array(start or surface.start, dtype=np.float64))
+    theta = Parameter(np.array(surface.start if start is None else start, dtype=np.float64))
     optimizer = OPTIMIZERS[name]([theta], lr)
     span = _DIVERGED_SPAN * max(surface.extent[1] - surface.extent[0], 1.0)
     points = [theta.data.copy()]
@@ -222,7 +222,8 @@ def optimizer_paths_widget(
 
     Returns:
         An ``ipywidgets.HBox`` with attributes ``controls`` (dict ``surface``, ``optimizers``,
-        ``lr``, ``steps`` -> widget; setting a ``.value`` reruns the optimizers), ``readout``
+        ``lr``, ``steps`` -> widget; setting a ``.value`` reruns the optimizers; a new surface
+        also resets ``lr`` to the surface's ``default_lr``), ``readout``
         (final losses, HTML), ``image`` (PNG of the figure) and ``result`` (the latest
         :class:`PathsResult`).
     """
@@ -265,8 +266,17 @@ def optimizer_paths_widget(
         image.value = figure_to_png(figure)
         readout.value = _readout_html(box.result)
 
-    for control in controls.values():
-        control.observe(update, names="value")
+    def new_surface(change: dict[str, Any]) -> None:
+        # Each surface has its own sensible learning rate (Rosenbrock is far steeper).
+        default = SURFACES[change["new"]].default_lr
+        if np.isclose(controls["lr"].value, default):
+            update()
+        else:
+            controls["lr"].value = default  # whose observer redraws
+
+    controls["surface"].observe(new_surface, names="value")
+    for name in ("optimizers", "lr", "steps"):
+        controls[name].observe(update, names="value")
     box.controls, box.readout, box.image = controls, readout, image
     update()
     return box

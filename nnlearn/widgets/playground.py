@@ -85,7 +85,8 @@ def train_playground(
         lr: Adam's learning rate.
         epochs, batch_size: passed to ``fit``.
         n: training points (the test sample has as many).
-        seed: seeds nnlearn (weights, shuffling) and the data; the test sample uses ``seed + 1``.
+        seed: passed to :func:`nnlearn.seed_everything` (initial weights, shuffling) and to the
+            data generator; the test sample uses ``seed + 1``.
     """
     x, y = make_dataset(dataset, n, seed)
     x_test, y_test = make_dataset(dataset, n, seed + 1)
@@ -110,7 +111,7 @@ def plot_regions(ax: Axes, result: PlaygroundResult) -> Axes:
 
     plot_decision_surface(ax, result.model.predict, result.x, result.y, resolution=80)
     ax.set_title(
-        f"test accuracy {result.accuracy:.1%} ({count_parameters(result.model)} parameters)"
+        f"test accuracy {result.accuracy:.1%}, {count_parameters(result.model)} parameters"
     )
     ax.legend().remove()
     return ax

@@ -1,0 +1,166 @@
+"""Chapter 08: data sets, splits, scaling and batches; metrics checked against scikit-learn."""
+
+import numpy as np
+import pytest
+import sklearn.datasets
+import sklearn.metrics
+from sklearn.preprocessing import StandardScaler
+
+import nnlearn as nl
+from nnlearn import data, metrics
+
+RNG = np.random.default_rng(0)
+LABELS = RNG.integers(0, 5, 200)
+PREDICTED = np.where(RNG.random(200) < 0.7, LABELS, RNG.integers(0, 5, 200))
+SCORES = RNG.standard_normal((200, 5))
+
+
+# --- metrics vs scikit-learn --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "true_labels", "pred_labels"),
+    [
+        (LABELS, PREDICTED, LABELS, PREDICTED),
+        (LABELS, SCORES, LABELS, SCORES.argmax(1)),
+        (np.eye(5)[LABELS], SCORES, LABELS, SCORES.argmax(1)),
+        (LABELS[:, None], PREDICTED, LABELS, PREDICTED),
+        (LABELS % 2, RNG.random(200), LABELS % 2, None),
+        (LABELS % 2, RNG.random((200, 1)), LABELS % 2, None),
+    ],
+    ids=["labels", "scores", "one-hot", "column-labels", "probabilities", "column-probabilities"],
+)
+def test_accuracy_matches_sklearn_accuracy_score(y_true, y_pred, true_labels, pred_labels):
+    if pred_labels is None:  # one probability of class 1 per example
+        pred_labels = (np.ravel(y_pred) > 0.5).astype(int)
+    expected = sklearn.metrics.accuracy_score(true_labels, pred_labels)
+    assert metrics.accuracy(y_true, y_pred) == pytest.approx(expected)
+
+
+def test_accuracy_accepts_tensors_and_rejects_mismatched_lengths():
+    assert metrics.accuracy(nl.Tensor(np.eye(3)), np.arange(3)) == 1.0
+    with pytest.raises(ValueError, match="y_true has 3 examples but y_pred has 2"):
+        metrics.accuracy([0, 1, 2], [0, 1])
+
+
+def test_confusion_matrix_matches_sklearn():
+    expected = sklearn.metrics.confusion_matrix(LABELS, SCORES.argmax(1), labels=range(5))
+    np.testing.assert_array_equal(metrics.confusion_matrix(LABELS, SCORES), expected)
+    assert metrics.confusion_matrix(LABELS, PREDICTED).trace() == np.sum(LABELS == PREDICTED)
+
+
+def test_confusion_matrix_with_num_classes_pads_unseen_classes_and_checks_range():
+    matrix = metrics.confusion_matrix([0, 1], [1, 1], num_classes=4)
+    expected = sklearn.metrics.confusion_matrix([0, 1], [1, 1], labels=range(4))
+    np.testing.assert_array_equal(matrix, expected)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        metrics.confusion_matrix([0, 3], [0, 1], num_classes=2)
+
+
+def test_metrics_get_knows_keras_names_and_functions():
+    assert metrics.get("accuracy") == ("accuracy", metrics.accuracy)
+    assert metrics.get("acc") == ("acc", metrics.accuracy)
+    assert metrics.get(metrics.confusion_matrix)[0] == "confusion_matrix"
+    with pytest.raises(ValueError, match="unknown metric"):
+        metrics.get("f1")
+
+
+# --- data sets ----------------------------------------------------------------------------------
+def test_load_digits_is_sklearns_bundled_set():
+    x, y = data.load_digits()
+    reference = sklearn.datasets.load_digits()
+    assert x.shape == (1797, 64) and x.dtype == np.float64 and y.dtype == np.int64
+    np.testing.assert_array_equal(x, reference.data)
+    np.testing.assert_array_equal(y, reference.target)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "options"),
+    [
+        (data.make_moons, sklearn.datasets.make_moons, {"noise": 0.1}),
+        (data.make_circles, sklearn.datasets.make_circles, {"noise": 0.05, "factor": 0.5}),
+    ],
+)
+def test_moons_and_circles_are_sklearns_generators(ours, theirs, options):
+    x, y = ours(150, seed=3, **options)
+    ref_x, ref_y = theirs(n_samples=150, random_state=3, **options)
+    np.testing.assert_array_equal(x, ref_x)
+    np.testing.assert_array_equal(y, ref_y)
+    assert x.dtype == np.float64 and y.dtype == np.int64
+
+
+def test_spirals_have_balanced_classes_on_their_arms():
+    x, y = data.make_spirals(300, classes=3, noise=0.0, seed=0)
+    assert x.shape == (300, 2) and np.bincount(y).tolist() == [100, 100, 100]
+    radius = np.hypot(x[:, 0], x[:, 1])
+    assert radius.max() <= 1.0
+    # Without noise each point sits at angle 4 r + 2 pi k / 3 (measured from the y axis).
+    angle = np.arctan2(x[:, 0], x[:, 1])
+    expected = 4 * radius + 2 * np.pi * y / 3
+    np.testing.assert_allclose(np.cos(angle - expected), 1.0, atol=1e-9)
+    x_again, _ = data.make_spirals(300, classes=3, noise=0.0, seed=0)
+    np.testing.assert_array_equal(x, x_again)
+
+
+def test_xor_labels_are_one_where_the_signs_differ():
+    x, y = data.make_xor(400, noise=0.0, seed=1)
+    np.testing.assert_array_equal(y, (np.sign(x[:, 0]) != np.sign(x[:, 1])).astype(int))
+    assert 150 < y.sum() < 250 and np.abs(x).max() <= 1.0
+    noisy, _ = data.make_xor(400, noise=0.1, seed=1)
+    assert 0 < np.abs(noisy - x).max() < 1.0
+
+
+# --- splits, scaling, batches -------------------------------------------------------------------
+def test_split_is_a_stratified_partition_with_the_requested_sizes():
+    x, y = data.load_digits()
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data.train_val_test_split(x, y, 0.15, 0.15)
+    assert len(x_tr) + len(x_va) + len(x_te) == len(x)
+    assert len(x_va) == pytest.approx(0.15 * len(x), abs=10)
+    # Every example is in exactly one part, with its own label.
+    rows = np.concatenate([x_tr, x_va, x_te])
+    labels = np.concatenate([y_tr, y_va, y_te])
+    order = np.lexsort(rows.T[::-1])
+    reference = np.lexsort(x.T[::-1])
+    np.testing.assert_array_equal(rows[order], x[reference])
+    np.testing.assert_array_equal(labels[order], y[reference])
+    # Stratified: each class's share of a part is within one example of its share overall.
+    overall = np.bincount(y) / len(y)
+    for part in (y_tr, y_va, y_te):
+        assert np.all(np.abs(np.bincount(part, minlength=10) - overall * len(part)) <= 1.5)
+
+
+def test_split_is_repeatable_and_rejects_impossible_fractions():
+    x, y = data.make_moons(100)
+    first = data.train_val_test_split(x, y, seed=4)
+    second = data.train_val_test_split(x, y, seed=4)
+    np.testing.assert_array_equal(first[0][0], second[0][0])
+    with pytest.raises(ValueError, match="leave training data"):
+        data.train_val_test_split(x, y, 0.5, 0.5)
+    with pytest.raises(ValueError, match="x has 100 examples but y has 99"):
+        data.train_val_test_split(x, y[:-1])
+
+
+def test_standardizer_matches_sklearn_standard_scaler_and_handles_constant_features():
+    x, _ = data.load_digits()
+    train, other = x[:1000], x[1000:]
+    scaler = data.Standardizer().fit(train)
+    reference = StandardScaler().fit(train)  # scikit-learn also leaves constant columns at 0
+    np.testing.assert_allclose(scaler.transform(other), reference.transform(other), atol=1e-12)
+    np.testing.assert_allclose(scaler.inverse_transform(scaler.transform(other)), other, atol=1e-12)
+    with pytest.raises(RuntimeError, match="fit"):
+        data.Standardizer().transform(train)
+
+
+def test_batches_cover_every_example_once_and_shuffle_reproducibly():
+    x, y = np.arange(10.0)[:, None], np.arange(10)
+    plain = list(data.batches(x, y, 4, shuffle=False))
+    assert [len(b) for b, _ in plain] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([b for _, b in plain]), y)
+    shuffled = [b for _, b in data.batches(x, y, 4, rng=np.random.default_rng(0))]
+    again = [b for _, b in data.batches(x, y, 4, rng=np.random.default_rng(0))]
+    assert sorted(np.concatenate(shuffled)) == list(range(10))
+    assert all(np.array_equal(a, b) for a, b in zip(shuffled, again, strict=True))
+    assert not np.array_equal(np.concatenate(shuffled), y)
+    for x_batch, y_batch in data.batches(x, y, 3, rng=np.random.default_rng(1)):
+        np.testing.assert_array_equal(x_batch[:, 0], y_batch)  # pairs stay together
+    assert all(yb is None for _, yb in data.batches(x, None, 5))
+    with pytest.raises(ValueError, match="batch_size"):
+        next(data.batches(x, y, 0))
