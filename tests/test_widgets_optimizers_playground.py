@@ -82,7 +82,7 @@ def test_unknown_names_are_refused_with_the_choices():
 
 
 def test_paths_widget_higher_learning_rate_changes_the_path():
-    widget = paths.optimizer_paths_widget(optimizers=("SGD",), lr=0.01, steps=50)
+    widget = paths.make_optimizer_paths_widget(optimizers=("SGD",), lr=0.01, steps=50)
     before = widget.result.paths["SGD"].points
     widget.controls["lr"].value = 0.05
     after = widget.result.paths["SGD"].points
@@ -92,7 +92,9 @@ def test_paths_widget_higher_learning_rate_changes_the_path():
 
 
 def test_paths_widget_more_steps_lower_final_loss_on_the_bowl():
-    widget = paths.optimizer_paths_widget("elongated bowl", ("SGD", "Momentum", "Adam"), steps=20)
+    widget = paths.make_optimizer_paths_widget(
+        "elongated bowl", ("SGD", "Momentum", "Adam"), steps=20
+    )
     few = widget.result.final_losses
     widget.controls["steps"].value = 200
     many = widget.result.final_losses
@@ -102,7 +104,7 @@ def test_paths_widget_more_steps_lower_final_loss_on_the_bowl():
 
 
 def test_paths_widget_optimizer_and_surface_controls():
-    widget = paths.optimizer_paths_widget()
+    widget = paths.make_optimizer_paths_widget()
     widget.controls["optimizers"].value = ("AdaGrad", "AdamW")
     assert list(widget.result.paths) == ["AdaGrad", "AdamW"]
     image_before = widget.image.value
@@ -132,7 +134,7 @@ def test_playground_trains_in_under_two_seconds_at_defaults():
 
 @pytest.mark.parametrize(("width", "depth"), [(1, 0), (8, 1), (32, 3)])
 def test_playground_widget_width_and_depth_build_that_network(width, depth):
-    widget = playground.playground_widget(epochs=2)
+    widget = playground.make_playground_widget(epochs=2)
     widget.controls["width"].value = width
     widget.controls["depth"].value = depth
     widget.controls["activation"].value = "relu"
@@ -149,7 +151,7 @@ def test_playground_widget_width_and_depth_build_that_network(width, depth):
 
 
 def test_playground_widget_trains_only_when_asked():
-    widget = playground.playground_widget(epochs=2)
+    widget = playground.make_playground_widget(epochs=2)
     first = widget.result
     widget.controls["dataset"].value = "spirals"
     assert widget.result is first  # controls alone do not retrain

@@ -8,8 +8,10 @@ same function beside the live widget, and tests can drive a widget without a bro
   weights and bias of one neuron and its activation, showing the decision boundary and accuracy;
 * :mod:`nnlearn.widgets.activation_explorer` (chapter 02): ``make_activation_explorer()``,
   activation functions and their derivatives, their parameters on sliders, saturation marked;
-* :mod:`nnlearn.widgets.optimizer_paths` (chapter 07): optimizers' paths on a loss surface;
-* :mod:`nnlearn.widgets.playground` (chapter 08): train a small network on a 2-D data set.
+* :mod:`nnlearn.widgets.optimizer_paths` (chapter 07): ``make_optimizer_paths_widget()``,
+  several optimizers' paths on a 2-D loss surface, learning rate and steps on sliders;
+* :mod:`nnlearn.widgets.playground` (chapter 08): ``make_playground_widget()``, train a small
+  network on a 2-D data set (width, depth, activation, learning rate) and see its boundary.
 
 This package imports nothing: ipywidgets and matplotlib load with the explorer you use.
 """

@@ -3,7 +3,7 @@
 The pure function :func:`optimizer_paths` runs nnlearn's real optimizers (``nnlearn.optim``) on
 a two-element :class:`~nnlearn.layers.Parameter` :math:`\\theta = (x, y)`, feeding them the
 surface's analytic gradient at each step, and returns every visited point and the final losses.
-:func:`plot_paths` draws a result over the surface's contours; :func:`optimizer_paths_widget`
+:func:`plot_paths` draws a result over the surface's contours; :func:`make_optimizer_paths_widget`
 puts sliders (learning rate, steps), an optimizer multi-select and a surface menu on top.
 ipywidgets is imported only by the widget function.
 """
@@ -212,7 +212,7 @@ def _readout_html(result: PathsResult) -> str:
     return f"<table><tr><th>optimizer</th><th>lr</th><th>final loss</th></tr>{rows}</table>"
 
 
-def optimizer_paths_widget(
+def make_optimizer_paths_widget(
     surface: str = "elongated bowl",
     optimizers: Sequence[str] = ("SGD", "Momentum", "Nesterov", "Adam"),
     lr: float | None = None,

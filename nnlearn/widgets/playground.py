@@ -5,7 +5,7 @@ builds an :class:`~nnlearn.layers.Sequential` of ``depth`` hidden ``Dense(width,
 layers and a softmax output, trains it with nnlearn's own ``compile``/``fit`` (Adam, sparse
 categorical cross-entropy) and measures its accuracy on a fresh test sample of the same set.
 :func:`plot_playground` draws the decision regions and the learning curve;
-:func:`playground_widget` puts the controls and a Train button on top. ipywidgets is imported
+:func:`make_playground_widget` puts the controls and a Train button on top. ipywidgets is imported
 only by the widget function.
 """
 
@@ -129,7 +129,7 @@ def plot_playground(axes: tuple[Axes, Axes], result: PlaygroundResult) -> tuple[
     return regions, curves
 
 
-def playground_widget(dataset: str = "moons", **settings: Any) -> Any:
+def make_playground_widget(dataset: str = "moons", **settings: Any) -> Any:
     """The explorer: controls for :func:`train_playground`, a Train button and the figure.
 
     Args:
