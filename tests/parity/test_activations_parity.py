@@ -6,7 +6,6 @@ formula planted in any activation's forward or backward is shown to be caught by
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from planting import PLANTS, functions_defined_in
 
 import nnlearn as nl
 from nnlearn import activations as A
@@ -129,21 +129,7 @@ def test_derivative_at_a_kink_is_torchs(name, params, torch_fn):
 
 
 # --- a wrong formula anywhere is noticed ---------------------------------------------------------
-FUNCTIONS = [
-    cls
-    for _, cls in inspect.getmembers(A, inspect.isclass)
-    if issubclass(cls, nl.Function) and cls.__module__ == A.__name__
-]
-
-
-def _wrong_backward(original):
-    """The right gradient scaled by 1.5 plus 0.1: a plausible slip in a derivative."""
-    return lambda self, g: original(self, g) * 1.5 + 0.1
-
-
-def _wrong_forward(original):
-    """A value off by one part in a million: more than float64's tolerance allows."""
-    return lambda self, *arrays, **options: original(self, *arrays, **options) * (1 + 1e-6)
+FUNCTIONS = functions_defined_in(A)
 
 
 def _a_case_fails() -> bool:
@@ -161,8 +147,7 @@ def cases_pass_unplanted():
 @pytest.mark.parametrize("part", ["forward", "backward"])
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
 def test_a_planted_wrong_formula_is_caught(function, part, monkeypatch, cases_pass_unplanted):
-    plant = _wrong_forward if part == "forward" else _wrong_backward
-    monkeypatch.setattr(function, part, plant(getattr(function, part)))
+    monkeypatch.setattr(function, part, PLANTS[part](getattr(function, part)))
     assert _a_case_fails(), f"no parity case noticed a wrong {function.__name__}.{part}"
 
 

@@ -1,48 +1,36 @@
 """The parity harness itself: tolerances, reports, devices, and that it catches wrong formulas."""
 
-import inspect
-
 import numpy as np
 import pytest
 import torch
 from op_cases import OP_CASES
+from planting import PLANTS, functions_defined_in
 
 import nnlearn as nl
 from nnlearn import functional, parity
 from nnlearn.report import ToleranceError
 
-FUNCTIONS = [
-    cls
-    for _, cls in inspect.getmembers(functional, inspect.isclass)
-    if issubclass(cls, nl.Function) and cls is not nl.Function
-]
+FUNCTIONS = functions_defined_in(functional)
 
 
-def _wrong_backward(original):
-    """The right gradients scaled by 1.5 plus 0.1: a plausible slip in a derivative."""
-
-    def backward(self, g):
-        grads = original(self, g)
-        if isinstance(grads, tuple):
-            return tuple(None if x is None else x * 1.5 + 0.1 for x in grads)
-        return grads * 1.5 + 0.1
-
-    return backward
-
-
-@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
-def test_a_planted_wrong_backward_is_caught(function, monkeypatch):
-    reports = [
-        parity.check_function(c.nn_fn, c.torch_fn, *c.inputs(), device="cpu") for c in OP_CASES
-    ]
-    assert all(r.ok for r in reports), "the cases must pass before the planting"
-    monkeypatch.setattr(function, "backward", _wrong_backward(function.backward))
-    failed = [
+def _failing_cases() -> list[str]:
+    return [
         c.name
         for c in OP_CASES
         if not parity.check_function(c.nn_fn, c.torch_fn, *c.inputs(), device="cpu").ok
     ]
-    assert failed, f"no parity case noticed a wrong {function.__name__}.backward"
+
+
+@pytest.fixture(scope="module")
+def cases_pass_unplanted():
+    assert not _failing_cases(), "the cases must pass before the planting"
+
+
+@pytest.mark.parametrize("part", ["forward", "backward"])
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
+def test_a_planted_wrong_formula_is_caught(function, part, monkeypatch, cases_pass_unplanted):
+    monkeypatch.setattr(function, part, PLANTS[part](getattr(function, part)))
+    assert _failing_cases(), f"no parity case noticed a wrong {function.__name__}.{part}"
 
 
 def test_a_wrong_forward_is_caught(monkeypatch):

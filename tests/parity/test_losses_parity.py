@@ -7,7 +7,6 @@ formula planted in any loss Function's forward or backward is shown to be caught
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from planting import PLANTS, functions_defined_in
 
 import nnlearn as nl
 from nnlearn import losses as L
@@ -199,28 +199,7 @@ def test_probability_crossentropy_ignores_zero_probabilities_of_other_classes():
 
 
 # --- a wrong formula anywhere is noticed ---------------------------------------------------------
-FUNCTIONS = [
-    cls
-    for _, cls in inspect.getmembers(L, inspect.isclass)
-    if issubclass(cls, nl.Function) and cls.__module__ == L.__name__
-]
-
-
-def _wrong_backward(original):
-    """The right gradients scaled by 1.5 plus 0.1: a plausible slip in a derivative."""
-
-    def backward(self, g):
-        grads = original(self, g)
-        if isinstance(grads, tuple):
-            return tuple(None if x is None else x * 1.5 + 0.1 for x in grads)
-        return grads * 1.5 + 0.1
-
-    return backward
-
-
-def _wrong_forward(original):
-    """A value off by one part in a million: more than float64's tolerance allows."""
-    return lambda self, *arrays, **options: original(self, *arrays, **options) * (1 + 1e-6)
+FUNCTIONS = functions_defined_in(L)
 
 
 def _a_case_fails() -> bool:
@@ -238,8 +217,7 @@ def cases_pass_unplanted():
 @pytest.mark.parametrize("part", ["forward", "backward"])
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
 def test_a_planted_wrong_formula_is_caught(function, part, monkeypatch, cases_pass_unplanted):
-    plant = _wrong_forward if part == "forward" else _wrong_backward
-    monkeypatch.setattr(function, part, plant(getattr(function, part)))
+    monkeypatch.setattr(function, part, PLANTS[part](getattr(function, part)))
     assert _a_case_fails(), f"no parity case noticed a wrong {function.__name__}.{part}"
 
 
