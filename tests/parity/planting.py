@@ -1,9 +1,16 @@
 """Planting wrong formulas, to show the parity cases notice them (mutation testing by hand)."""
 
+import functools
 import inspect
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
 
 import nnlearn as nl
+from nnlearn.parity import check_function
 
 
 def functions_defined_in(module: ModuleType) -> list[type[nl.Function]]:
@@ -33,3 +40,26 @@ def wrong_forward(original):
 
 
 PLANTS = {"forward": wrong_forward, "backward": wrong_backward}
+
+
+def a_case_fails(cases: Sequence[Any], inputs: Callable[[Any], Sequence[np.ndarray]]) -> bool:
+    """Whether any parity case (``nn_fn``, ``torch_fn``) breaks float64 tolerance on the CPU."""
+    return any(
+        not check_function(c.nn_fn, c.torch_fn, *inputs(c), device="cpu", dtype=np.float64).ok
+        for c in cases
+    )
+
+
+def planted_formula_test(functions: Sequence[type[nl.Function]], cases_fail: Callable[[], bool]):
+    """A test, parametrized over ``functions`` and forward/backward, that plants a wrong formula
+    and asserts ``cases_fail()`` notices; the cases must pass before the planting."""
+    passes_unplanted = functools.cache(lambda: not cases_fail())
+
+    @pytest.mark.parametrize("part", ["forward", "backward"])
+    @pytest.mark.parametrize("function", functions, ids=lambda f: f.__name__)
+    def test(function, part, monkeypatch):
+        assert passes_unplanted(), "the cases must pass before the planting"
+        monkeypatch.setattr(function, part, PLANTS[part](getattr(function, part)))
+        assert cases_fail(), f"no parity case noticed a wrong {function.__name__}.{part}"
+
+    return test

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from op_cases import OP_CASES
-from planting import PLANTS, functions_defined_in
+from planting import a_case_fails, functions_defined_in, planted_formula_test
 
 import nnlearn as nl
 from nnlearn import functional, parity
@@ -13,24 +13,9 @@ from nnlearn.report import ToleranceError
 FUNCTIONS = functions_defined_in(functional)
 
 
-def _failing_cases() -> list[str]:
-    return [
-        c.name
-        for c in OP_CASES
-        if not parity.check_function(c.nn_fn, c.torch_fn, *c.inputs(), device="cpu").ok
-    ]
-
-
-@pytest.fixture(scope="module")
-def cases_pass_unplanted():
-    assert not _failing_cases(), "the cases must pass before the planting"
-
-
-@pytest.mark.parametrize("part", ["forward", "backward"])
-@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
-def test_a_planted_wrong_formula_is_caught(function, part, monkeypatch, cases_pass_unplanted):
-    monkeypatch.setattr(function, part, PLANTS[part](getattr(function, part)))
-    assert _failing_cases(), f"no parity case noticed a wrong {function.__name__}.{part}"
+test_a_planted_wrong_formula_is_caught = planted_formula_test(
+    FUNCTIONS, lambda: a_case_fails(OP_CASES, lambda c: c.inputs())
+)
 
 
 def test_a_wrong_forward_is_caught(monkeypatch):

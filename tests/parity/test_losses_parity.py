@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from planting import PLANTS, functions_defined_in
+from planting import a_case_fails, functions_defined_in, planted_formula_test
 
 import nnlearn as nl
 from nnlearn import losses as L
@@ -201,24 +201,9 @@ def test_probability_crossentropy_ignores_zero_probabilities_of_other_classes():
 # --- a wrong formula anywhere is noticed ---------------------------------------------------------
 FUNCTIONS = functions_defined_in(L)
 
-
-def _a_case_fails() -> bool:
-    return any(
-        not check_function(c.nn_fn, c.torch_fn, c.x, device="cpu", dtype=np.float64).ok
-        for c in CASES
-    )
-
-
-@pytest.fixture(scope="module")
-def cases_pass_unplanted():
-    assert not _a_case_fails(), "the cases must pass before the planting"
-
-
-@pytest.mark.parametrize("part", ["forward", "backward"])
-@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
-def test_a_planted_wrong_formula_is_caught(function, part, monkeypatch, cases_pass_unplanted):
-    monkeypatch.setattr(function, part, PLANTS[part](getattr(function, part)))
-    assert _a_case_fails(), f"no parity case noticed a wrong {function.__name__}.{part}"
+test_a_planted_wrong_formula_is_caught = planted_formula_test(
+    FUNCTIONS, lambda: a_case_fails(CASES, lambda c: (c.x,))
+)
 
 
 def test_the_fused_functions_are_among_those_planted():
