@@ -14,25 +14,30 @@ one; the values agree (to rounding) unless something else changes ``lr`` between
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from nnlearn.optim import Optimizer
+
+class HasLearningRate(Protocol):
+    """What a schedule needs of an optimizer: a learning rate ``lr`` it can read and set (this
+    module imports nothing from :mod:`nnlearn.optim`, which re-exports the schedules)."""
+
+    lr: float
 
 
 class LRScheduler:
     """Sets ``optimizer.lr`` to :meth:`lr_at` of the current epoch, ``last_epoch``.
 
     Args:
-        optimizer: an nnlearn optimizer; its ``lr`` now becomes the base rate ``base_lr``.
+        optimizer: an nnlearn optimizer (anything with an attribute ``lr``); its ``lr`` now
+            becomes the base rate ``base_lr``.
     """
 
-    def __init__(self, optimizer: Optimizer) -> None:
-        from nnlearn.optim import Optimizer  # late: nnlearn.optim imports this module
-
-        if not isinstance(optimizer, Optimizer):
+    def __init__(self, optimizer: HasLearningRate) -> None:
+        if not hasattr(optimizer, "lr"):
             raise TypeError(
-                f"{type(self).__name__}: {type(optimizer).__name__} is not an nnlearn Optimizer"
+                f"{type(self).__name__}: {type(optimizer).__name__} has no learning rate lr; "
+                f"give it an nnlearn optimizer (a torch.optim one goes with "
+                f"torch.optim.lr_scheduler)"
             )
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
@@ -69,7 +74,7 @@ class StepLR(LRScheduler):
     r"""Multiply the rate by ``gamma`` every ``step_size`` epochs:
     :math:`\eta_e = \eta_0\, \gamma^{\lfloor e / \text{step\_size} \rfloor}`."""
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+    def __init__(self, optimizer: HasLearningRate, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = _positive("StepLR", "step_size", step_size)
         self.gamma = gamma
         super().__init__(optimizer)
@@ -81,7 +86,7 @@ class StepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     r"""Multiply the rate by ``gamma`` every epoch: :math:`\eta_e = \eta_0\, \gamma^e`."""
 
-    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+    def __init__(self, optimizer: HasLearningRate, gamma: float) -> None:
         self.gamma = gamma
         super().__init__(optimizer)
 
@@ -101,7 +106,7 @@ class CosineAnnealingLR(LRScheduler):
     :math:`2T_{\max}`), as in torch; stop stepping, or pick ``T_max`` = the number of epochs.
     """
 
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+    def __init__(self, optimizer: HasLearningRate, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max = _positive("CosineAnnealingLR", "T_max", T_max)
         self.eta_min = eta_min
         super().__init__(optimizer)
