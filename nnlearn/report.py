@@ -2,12 +2,15 @@
 
 Parity checks (:mod:`nnlearn.parity`) and numeric gradient checks (:mod:`nnlearn.gradcheck`)
 both answer "which quantities agree, and by how much": they return a :class:`Report`.
+Several reports (one per optimizer, say) join into one table with :meth:`Report.join`.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 
 class ToleranceError(AssertionError):
@@ -30,13 +33,38 @@ class Report:
 
     ``str(report)`` is a plain-text table; in a notebook it renders as an HTML table;
     ``report.ok`` says whether every row passed; ``report.assert_ok()`` raises
-    :class:`ToleranceError`, showing the table, when one did not.
+    :class:`ToleranceError`, showing the table, when one did not. ``actual`` and
+    ``expected`` keep the compared values by row name (the checked side and the reference),
+    so a notebook can plot, say, both loss curves after checking them.
     """
 
     columns = ("quantity", "shape", "max abs error", "max rel error", "ok")
 
-    def __init__(self, title: str, criterion: str, rows: list[Row]) -> None:
+    def __init__(
+        self,
+        title: str,
+        criterion: str,
+        rows: list[Row],
+        actual: Mapping[str, Any] | None = None,
+        expected: Mapping[str, Any] | None = None,
+    ) -> None:
         self.title, self.criterion, self.rows = title, criterion, rows
+        self.actual, self.expected = dict(actual or {}), dict(expected or {})
+
+    @classmethod
+    def join(cls, title: str, reports: Mapping[str, Report]) -> Report:
+        """One table of several reports: each row's name is prefixed by its report's label.
+
+        ``Report.join("optimizers vs torch.optim", {"SGD": r1, "Adam": r2})`` has rows
+        ``"SGD: param 0"``, ..., ``"Adam: param 0"``, ...; its ``assert_ok()`` shows them all.
+        """
+        rows, actual, expected = [], {}, {}
+        for label, report in reports.items():
+            rows += [replace(row, name=f"{label}: {row.name}") for row in report.rows]
+            actual.update({f"{label}: {k}": v for k, v in report.actual.items()})
+            expected.update({f"{label}: {k}": v for k, v in report.expected.items()})
+        criteria = dict.fromkeys(report.criterion for report in reports.values())
+        return cls(title, "\n".join(criteria), rows, actual, expected)
 
     @property
     def ok(self) -> bool:

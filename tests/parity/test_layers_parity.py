@@ -1,69 +1,33 @@
 """Chapters 03 and 08: Dense, Sequential and a whole training run match PyTorch.
 
-A Dense layer is checked against ``torch.nn.Linear`` holding the same weights
-(``weight = kernel.T``): the output and the gradients of the input, kernel and bias. A whole
-MLP is checked against its ``nn.Sequential`` twin, and training (fit with Adam) step by step
-against a torch loop with ``torch.optim.Adam``. Needs only numpy, torch and pytest.
+Through :mod:`nnlearn.parity`: a Dense layer against its torch twin (``torch.nn.Linear`` with
+``weight = kernel.T``, then the activation): the output and the gradients of the input, kernel
+and bias. A whole MLP against its ``nn.Sequential`` twin, and training (``fit`` with Adam),
+step by step, against the twin trained by fit's loop (:func:`~nnlearn.parity.fit_twin`).
+Needs only numpy, torch and pytest.
 """
+
+import copy
 
 import numpy as np
 import pytest
-import torch
 
 import nnlearn as nl
 from nnlearn import layers
-from nnlearn.parity import compare, exact_float32, to_numpy, to_torch
-
-TORCH_ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}
+from nnlearn.parity import check_model, compare, fit_twin, torch_twin, twin_parameters
 
 
-def _linear_twin(dense, device, dtype):
-    """A torch.nn.Linear holding the Dense layer's weights: weight = kernel.T, bias = bias."""
-    linear = torch.nn.Linear(*dense.kernel.shape, bias=dense.bias is not None)
-    linear = linear.to(device=device, dtype=getattr(torch, dtype.name))
-    with torch.no_grad():
-        linear.weight.copy_(to_torch(dense.kernel.data.T, device))
-        if dense.bias is not None:
-            # A non-zero bias, so a forward that ignored it would be caught.
-            dense.bias.data[...] = np.linspace(-1, 1, dense.units, dtype=dtype)
-            linear.bias.copy_(to_torch(dense.bias.data, device))
-    return linear
-
-
-def _torch_grads(module, prefix=""):
-    """Parameter gradients of a torch module, renamed and laid out like nnlearn's."""
-    grads = {}
-    for name, p in module.named_parameters():
-        index, kind = name.rsplit(".", 1) if "." in name else ("", name)
-        key = f"{prefix}{index}.{'kernel' if kind == 'weight' else 'bias'}".lstrip(".")
-        grads[f"d/d{key}"] = to_numpy(p.grad).T if kind == "weight" else to_numpy(p.grad)
-    return grads
+def _dense(dtype, use_bias=True, activation=None):
+    nl.seed_everything(0)
+    dense = layers.Dense(5, activation=activation, input_shape=(4,), use_bias=use_bias, dtype=dtype)
+    if use_bias:  # a non-zero bias, so a forward that ignored it would be caught
+        dense.bias.data[...] = np.linspace(-1, 1, dense.units, dtype=dtype)
+    return dense
 
 
 def dense_report(device, dtype, use_bias=True, activation=None):
-    rng = np.random.default_rng(0)
-    nl.seed_everything(0)
-    dense = layers.Dense(5, activation=activation, input_shape=(4,), use_bias=use_bias, dtype=dtype)
-    x = rng.standard_normal((6, 4)).astype(dtype)
-    upstream = rng.standard_normal((6, 5)).astype(dtype)
-    with exact_float32():
-        linear = _linear_twin(dense, device, dtype)
-        twin = torch.nn.Sequential(
-            linear, *([TORCH_ACTIVATIONS[activation]()] if activation else [])
-        )
-        tx = to_torch(x, device, requires_grad=True)
-        t_out = twin(tx)
-        t_out.backward(to_torch(upstream, device))
-    nx = nl.Tensor(x, requires_grad=True)
-    out = dense(nx)
-    out.backward(upstream)
-    actual = {"output": out.data, "d/dx": nx.grad, "d/dkernel": dense.kernel.grad}
-    expected = {"output": to_numpy(t_out), "d/dx": to_numpy(tx.grad)}
-    expected.update(_torch_grads(linear))  # d/dkernel, d/dbias
-    if use_bias:
-        actual["d/dbias"] = dense.bias.grad
-    title = f"Dense(5, {activation}) vs torch.nn.Linear on {device}, {dtype}"
-    return compare(actual, expected, dtype, title)
+    x = np.random.default_rng(0).standard_normal((6, 4))
+    return check_model(_dense(dtype, use_bias, activation), x, device=device, dtype=dtype)
 
 
 @pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "no-bias"])
@@ -71,7 +35,8 @@ def dense_report(device, dtype, use_bias=True, activation=None):
 def test_dense_forward_and_gradients_match_torch_linear(device_dtype, use_bias, activation):
     device, dtype = device_dtype
     report = dense_report(device, dtype, use_bias, activation).assert_ok()
-    assert len(report.rows) == 3 + use_bias
+    expected = ["output", "d/dinput", "d/dkernel"] + ["d/dbias"] * use_bias
+    assert [row.name for row in report.rows] == expected
 
 
 def test_a_planted_wrong_dense_backward_is_caught(monkeypatch):
@@ -95,8 +60,8 @@ def test_a_planted_wrong_dense_forward_is_caught(monkeypatch):
     assert [row.name for row in report.rows if not row.ok] == ["output"]
 
 
-def _mlp_pair(device, dtype, sizes=(6, 8, 7, 3), hidden=("relu", "tanh")):
-    """An nnlearn MLP (lazy sizes) and its torch twin with the same weights."""
+def _mlp(dtype, sizes=(6, 8, 7, 3), hidden=("relu", "tanh")):
+    """An nnlearn MLP with lazy sizes, built, with non-zero biases."""
     nl.seed_everything(1)
     model = nl.Sequential(
         [
@@ -106,43 +71,23 @@ def _mlp_pair(device, dtype, sizes=(6, 8, 7, 3), hidden=("relu", "tanh")):
     )
     model.add(layers.Dense(sizes[-1], activation="softmax", dtype=dtype))
     model(np.zeros((1, sizes[0]), dtype=dtype))  # builds every layer
-    modules = []
     for layer in model.layers:
-        modules.append(_linear_twin(layer, device, dtype))
-        if layer.activation_name in TORCH_ACTIVATIONS:
-            modules.append(TORCH_ACTIVATIONS[layer.activation_name]())
-    modules.append(torch.nn.Softmax(dim=-1))
-    twin = torch.nn.Sequential(*modules)
-    # torch's indices count the activation modules too; map them to nnlearn's layer indices.
-    linear_index = {
-        str(i): str(k)
-        for k, i in enumerate(i for i, m in enumerate(twin) if isinstance(m, torch.nn.Linear))
-    }
-    return model, twin, linear_index
+        layer.bias.data[...] = np.linspace(-0.5, 0.5, layer.units, dtype=dtype)
+    return model
 
 
 def test_sequential_mlp_matches_its_torch_twin(device_dtype):
     device, dtype = device_dtype
-    model, twin, linear_index = _mlp_pair(device, dtype)
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal((10, 6)).astype(dtype)
-    upstream = rng.standard_normal((10, 3)).astype(dtype)
-    out = model(x)
-    out.backward(upstream)
-    with exact_float32():
-        t_out = twin(to_torch(x, device))
-        t_out.backward(to_torch(upstream, device))
-    actual = {"output": out.data}
-    actual.update({f"d/d{name}": p.grad for name, p in model.named_parameters()})
-    expected = {"output": to_numpy(t_out)}
-    for key, grad in _torch_grads(twin).items():
-        index, kind = key[3:].split(".")
-        expected[f"d/dlayers.{linear_index[index]}.{kind}"] = grad
-    report = compare(actual, expected, dtype, f"MLP vs torch on {device}, {dtype}").assert_ok()
-    assert len(report.rows) == 1 + 2 * len(model.layers)
+    model = _mlp(dtype)
+    x = np.random.default_rng(2).standard_normal((10, 6))
+    report = check_model(model, x, device=device, dtype=dtype).assert_ok()
+    params = [f"d/dlayers.{i}.{kind}" for i in range(3) for kind in ("kernel", "bias")]
+    assert [row.name for row in report.rows] == ["output", "d/dinput", *params]
 
 
 class _BatchLosses(nl.training.Callback):
+    """Records ``logs["loss"]`` after every step (the epoch's mean so far, as in Keras)."""
+
     def __init__(self):
         self.losses = []
 
@@ -150,43 +95,39 @@ class _BatchLosses(nl.training.Callback):
         self.losses.append(logs["loss"])
 
 
-def test_fit_with_adam_matches_a_torch_training_loop_step_by_step():
-    """float64, same initial weights, same batches (no shuffle): every step's loss and the
-    final parameters agree with torch.optim.Adam on nn.CrossEntropyLoss."""
+@pytest.mark.parametrize("shuffle", [False, True], ids=["in-order", "shuffled"])
+def test_fit_with_adam_matches_the_twin_trained_by_fits_loop_step_by_step(shuffle):
+    """float64, same initial weights, same batches: the loss fit reports after every step and
+    every epoch, and the final parameters, agree with the twin trained by torch.optim.Adam."""
     dtype, batch_size, epochs = np.dtype(np.float64), 16, 3
-    model, twin, linear_index = _mlp_pair("cpu", dtype)
+    model = _mlp(dtype)
+    twin = torch_twin(model)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((40, 6))
     y = rng.integers(0, 3, 40)
 
     recorder = _BatchLosses()
     model.compile(optimizer=nl.optim.Adam(lr=0.01), loss="sparse_categorical_crossentropy")
-    model.fit(
-        x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0, callbacks=[recorder]
+    shuffles = copy.deepcopy(nl.rng())  # the generator fit draws its orders from, as it is now
+    history = model.fit(
+        x, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, verbose=0, callbacks=[recorder]
+    )
+    twin_history = fit_twin(
+        twin,
+        x,
+        y,
+        loss=model.loss,
+        optimizer=model.optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        rng=shuffles,
     )
 
-    logits_twin = twin[:-1]  # CrossEntropyLoss takes logits: drop the final Softmax
-    optimizer = torch.optim.Adam(logits_twin.parameters(), lr=0.01)
-    torch_losses = []
-    for _ in range(epochs):
-        for start in range(0, len(x), batch_size):
-            xb, yb = (
-                torch.tensor(x[start : start + batch_size]),
-                torch.tensor(y[start : start + batch_size]),
-            )
-            loss = torch.nn.functional.cross_entropy(logits_twin(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            torch_losses.append(loss.item())
-
-    actual = {"loss per step": np.array(recorder.losses)}
-    actual.update({name: p.data for name, p in model.named_parameters()})
-    expected = {"loss per step": np.array(torch_losses)}
-    for name, p in logits_twin.named_parameters():
-        index, kind = name.split(".")
-        value = to_numpy(p)
-        key = f"layers.{linear_index[index]}.{'kernel' if kind == 'weight' else 'bias'}"
-        expected[key] = value.T if kind == "weight" else value
-    report = compare(actual, expected, dtype, "fit vs a torch loop, Adam, float64").assert_ok()
-    assert len(torch_losses) == epochs * 3 and len(report.rows) == 1 + 2 * len(model.layers)
+    ours = {"loss after each step": recorder.losses, "loss per epoch": history.history["loss"]}
+    ours |= {name: p.data for name, p in model.named_parameters()}
+    theirs = {"loss after each step": twin_history["batch_loss"]}
+    theirs["loss per epoch"] = twin_history["loss"]
+    theirs |= twin_parameters(twin)
+    report = compare(ours, theirs, dtype, "fit vs its twin, Adam, float64").assert_ok()
+    assert len(twin_history["batch_loss"]) == epochs * 3 and len(report.rows) == 2 + 6

@@ -9,6 +9,8 @@ A planted slip in any update rule must break that parity.
 
 from __future__ import annotations
 
+import functools
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,18 +20,12 @@ import torch
 
 import nnlearn as nl
 from nnlearn import optim, parity
+from nnlearn.parity.twins import TORCH_OPTIMIZERS
 
 SHAPES = [(3, 4), (4,), (2, 3, 2)]
 STEPS = 25
 SKIPPED_PARAM, SKIP_EVERY = 1, 4  # param 1 has grad None on every 4th step
-
-TORCH_OPTIMIZERS = {
-    optim.SGD: torch.optim.SGD,
-    optim.Adagrad: torch.optim.Adagrad,
-    optim.RMSprop: torch.optim.RMSprop,
-    optim.Adam: torch.optim.Adam,
-    optim.AdamW: torch.optim.AdamW,
-}
+OPTIMIZERS = [getattr(optim, name) for name in TORCH_OPTIMIZERS]
 
 
 @dataclass(frozen=True)
@@ -53,6 +49,7 @@ CASES = [
     Case(optim.Adagrad, {"lr": 0.1}),
     Case(optim.Adagrad, {"lr": 0.1, "weight_decay": 0.1}),
     Case(optim.Adagrad, {"lr": 0.1, "initial_accumulator_value": 0.5, "eps": 1e-3}),
+    Case(optim.Adagrad, {"lr": 0.1, "lr_decay": 0.05}),
     Case(optim.RMSprop, {"lr": 0.01}),
     Case(optim.RMSprop, {"lr": 0.01, "alpha": 0.9, "eps": 1e-4}),
     Case(optim.RMSprop, {"lr": 0.01, "momentum": 0.9}),
@@ -83,29 +80,20 @@ def _trajectory(seed: int) -> tuple[list[np.ndarray], list[list[np.ndarray | Non
 
 
 def run_case(case: Case, device: str, dtype: np.dtype, seed: int = 0) -> parity.Report:
-    """Run the case in nnlearn and in torch.optim from the same start; compare the params."""
+    """Run the case in nnlearn and in torch.optim from the same start; compare the params.
+
+    torch.optim gets only the case's settings, so a default nnlearn gets wrong shows too.
+    """
     initial, grads = _trajectory(seed)
-    params = [nl.Tensor(p.astype(dtype), requires_grad=True) for p in initial]
-    torch_params = [parity.to_torch(p, device, dtype, requires_grad=True) for p in initial]
-    ours = case.optimizer(params, **case.settings)
-    theirs = TORCH_OPTIMIZERS[case.optimizer](torch_params, **case.settings)
-    for step_grads in grads:
-        ours.zero_grad()
-        theirs.zero_grad()
-        for p, tp, g in zip(params, torch_params, step_grads, strict=True):
-            if g is not None:
-                p.grad = g.astype(dtype)
-                tp.grad = parity.to_torch(g, device, dtype)
-        ours.step()
-        theirs.step()
-    return parity.compare(
-        {f"param {i} {p.shape}": p.data for i, p in enumerate(params)},
-        {
-            f"param {i} {p.shape}": parity.to_numpy(tp)
-            for i, (p, tp) in enumerate(zip(params, torch_params, strict=True))
-        },
-        dtype,
-        f"{case.name}, {STEPS} steps, vs torch.optim on {device}, {dtype}",
+    torch_class = getattr(torch.optim, case.optimizer.__name__)
+    return parity.check_optimizer(
+        case.optimizer(**case.settings),
+        initial,
+        grads,
+        torch_optimizer=functools.partial(torch_class, **case.settings),
+        device=device,
+        dtype=dtype,
+        title=f"{case.name}, {STEPS} steps, vs torch.optim on {device}, {dtype}",
     )
 
 
@@ -116,22 +104,13 @@ def test_optimizer_steps_match_torch_optim(case, device_dtype):
 
 
 def test_every_option_of_every_optimizer_is_exercised():
-    for cls in TORCH_OPTIMIZERS:
+    for cls in OPTIMIZERS:
         tried = {k for c in CASES if c.optimizer is cls for k in c.settings}
         options = set(cls().hyperparameters) | {"lr"}
         assert tried == options, f"{cls.__name__}: no parity case sets {options - tried}"
 
 
 # --- planted mistakes --------------------------------------------------------------------
-UPDATE_RULES = {
-    optim.SGD: "sgd_update",
-    optim.Adagrad: "adagrad_update",
-    optim.RMSprop: "rmsprop_update",
-    optim.Adam: "adam_update",
-    optim.AdamW: "adamw_update",
-}
-
-
 def _overshooting(rule):
     """The right update made 2% too long: a small slip anywhere in a rule."""
 
@@ -152,36 +131,45 @@ def _with(rule, **changes):
     return update
 
 
-# (description, module attribute to replace, replacement, optimizers whose parity must break)
+def _plant_rule(monkeypatch, cls, rule):
+    monkeypatch.setattr(cls, "rule", staticmethod(rule))
+
+
+# (description, how to plant it, optimizers whose parity must break)
 MISTAKES = [
     (
         "SGD momentum with the wrong sign",
-        "sgd_update",
-        _with(optim.sgd_update, momentum=lambda s: -s["momentum"]),
+        lambda mp: _plant_rule(
+            mp, optim.SGD, _with(optim.sgd_update, momentum=lambda s: -s["momentum"])
+        ),
         [optim.SGD],
     ),
     (
         "Adagrad ignoring initial_accumulator_value",
-        "adagrad_update",
-        _with(optim.adagrad_update, initial_accumulator_value=lambda s: 0.0),
+        lambda mp: _plant_rule(
+            mp,
+            optim.Adagrad,
+            _with(optim.adagrad_update, initial_accumulator_value=lambda s: 0.0),
+        ),
         [optim.Adagrad],
     ),
     (
         "centered RMSprop not subtracting the squared mean gradient",
-        "rmsprop_update",
-        _with(optim.rmsprop_update, centered=lambda s: False),
+        lambda mp: _plant_rule(
+            mp, optim.RMSprop, _with(optim.rmsprop_update, centered=lambda s: False)
+        ),
         [optim.RMSprop],
     ),
     (
-        "Adam without bias correction",
-        "bias_correction",
-        lambda beta, step: 1.0,
+        "Adam without bias correction",  # in the module where Adam's rule looks it up
+        lambda mp: mp.setattr(
+            sys.modules[optim.adam_update.__module__], "bias_correction", lambda beta, step: 1.0
+        ),
         [optim.Adam, optim.AdamW],
     ),
     (
         "AdamW decaying the weights as an L2 gradient term (plain Adam)",
-        "adamw_update",
-        optim.adam_update,
+        lambda mp: _plant_rule(mp, optim.AdamW, optim.adam_update),
         [optim.AdamW],
     ),
 ]
@@ -195,18 +183,17 @@ def _failing_cases(cls: type[optim.Optimizer]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("cls", UPDATE_RULES, ids=lambda cls: UPDATE_RULES[cls])
+@pytest.mark.parametrize("cls", OPTIMIZERS, ids=lambda cls: cls.__name__)
 def test_a_planted_overshoot_in_each_update_rule_breaks_parity(cls, monkeypatch):
     assert not _failing_cases(cls), "the cases must pass before the planting"
-    rule = UPDATE_RULES[cls]
-    monkeypatch.setattr(optim, rule, _overshooting(getattr(optim, rule)))
-    assert _failing_cases(cls), f"no parity case noticed a wrong {rule}"
+    _plant_rule(monkeypatch, cls, _overshooting(cls.rule))
+    assert _failing_cases(cls), f"no parity case noticed a wrong {cls.rule.__name__}"
 
 
 @pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m[0])
 def test_a_planted_classic_mistake_breaks_parity(mistake, monkeypatch):
-    description, attribute, replacement, broken = mistake
-    monkeypatch.setattr(optim, attribute, replacement)
+    description, plant, broken = mistake
+    plant(monkeypatch)
     for cls in broken:
         assert _failing_cases(cls), f"no {cls.__name__} parity case noticed {description}"
 

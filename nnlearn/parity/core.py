@@ -1,15 +1,7 @@
-"""Cross-checking nnlearn against PyTorch: device choice, conversion, comparison reports.
-
-PyTorch is the reference: every hand-built part is run beside PyTorch's own implementation
-on the same inputs, and outputs and gradients are compared within the tolerances of the
-dtype in use:
-
-* float64 (on the CPU): ``rtol=1e-7, atol=1e-9``;
-* float32 (on an accelerator, or to check nnlearn's float32 path): ``rtol=1e-4, atol=1e-5``,
-  with TF32 switched off while checking so matrix products are true float32.
-
-A value passes when ``|actual - expected| <= atol + rtol * |expected|`` elementwise (numpy's
-``allclose``). torch is imported here only when a function needs it.
+"""The basics of a parity check: the device and dtype, the tolerances (the rule is stated in
+:mod:`nnlearn.parity`), conversion between nnlearn and torch, :func:`compare`, and
+:func:`check_function` (one computation beside torch's). torch is imported only when a
+function needs it.
 """
 
 from __future__ import annotations
@@ -79,6 +71,18 @@ def tolerances(dtype: Any) -> dict[str, float]:
     return TOLERANCES[np.dtype(dtype)]
 
 
+def device_and_dtype(device: str | None, dtype: Any) -> tuple[str, np.dtype]:
+    """``device`` (default: :func:`choose_device`) and ``dtype`` (default: :func:`check_dtype`
+    of the device) for a check; MPS has no float64, so float64 there is an error."""
+    device = device or choose_device()
+    dtype = np.dtype(dtype) if dtype is not None else check_dtype(device)
+    if device == "mps" and dtype == np.float64:
+        raise ValueError(
+            "MPS has no float64: check float64 on the CPU (device='cpu'), or float32 on MPS"
+        )
+    return device, dtype
+
+
 def to_torch(
     x: Tensor | np.ndarray, device: str = "cpu", dtype: Any = None, requires_grad: bool = False
 ) -> torch.Tensor:
@@ -93,8 +97,9 @@ def to_torch(
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
-    """The values of a torch tensor as a numpy array on the CPU."""
-    return t.detach().cpu().numpy()
+    """The values of a torch tensor as a numpy array on the CPU: a copy, so later steps that
+    update the tensor in place leave it as it was."""
+    return t.detach().cpu().numpy().copy()
 
 
 @contextlib.contextmanager
@@ -116,12 +121,16 @@ def compare(
     dtype: Any,
     title: str = "Parity with PyTorch",
 ) -> Report:
-    """Compare named nnlearn results with named PyTorch results at ``dtype``'s tolerances."""
+    """Compare named nnlearn results with named PyTorch results at ``dtype``'s tolerances.
+
+    Every name of ``expected`` is a row; ``actual`` must have it too. The report keeps both
+    sets of values (as float64 arrays) in ``report.actual`` and ``report.expected``.
+    """
     tol = tolerances(dtype)
-    rows = []
+    rows, kept_actual, kept_expected = [], {}, {}
     for name, want in expected.items():
-        want = np.asarray(want, dtype=np.float64)
-        got = np.asarray(actual[name], dtype=np.float64)
+        want = kept_expected[name] = np.asarray(want, dtype=np.float64)
+        got = kept_actual[name] = np.asarray(actual[name], dtype=np.float64)
         if got.shape != want.shape:
             rows.append(
                 Row(
@@ -139,7 +148,7 @@ def compare(
             )
         )
     criterion = f"ok: |nnlearn - torch| <= {tol['atol']:g} + {tol['rtol']:g} * |torch| everywhere"
-    return Report(title, criterion, rows)
+    return Report(title, criterion, rows, kept_actual, kept_expected)
 
 
 def check_function(
@@ -165,8 +174,7 @@ def check_function(
         names: names of the inputs in the report (default x0, x1, ...).
         seed: seed of the upstream gradient.
     """
-    device = device or choose_device()
-    dtype = np.dtype(dtype) if dtype is not None else check_dtype(device)
+    device, dtype = device_and_dtype(device, dtype)
     names = list(names) if names else [f"x{i}" for i in range(len(inputs))]
     arrays = [np.asarray(x).astype(dtype) for x in inputs]
 
