@@ -1,7 +1,8 @@
 """nnlearn's Keras-named parts checked against Keras 3 itself (torch backend), not our reading
-of its documentation: losses and metrics called Keras's way, the defaults a ``compile``
-string gives, the order of callback hooks and their logs, ``EarlyStopping``, the forms
-``evaluate`` returns, and the course's seed example trained by both from the same weights.
+of its documentation: metrics called Keras's way, losses and metrics inside a model, the
+defaults a ``compile`` string gives, the order of callback hooks and their logs,
+``EarlyStopping``, the forms ``evaluate`` returns, and the course's seed example trained by
+both from the same weights. (The loss functions and classes on their own: test_losses_keras.py.)
 
 Each test builds the same model in both libraries (:func:`twins`: Keras's initial weights
 copied into nnlearn with ``set_weights``), so any difference is the library's, not the draw's.
@@ -48,70 +49,27 @@ def hidden_and(units: int, activation: str | None) -> Callable[[Any], list]:
     ]
 
 
-# --- losses, called Keras's way ---------------------------------------------------------------
+# --- data ------------------------------------------------------------------------------------
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
+X = RNG.standard_normal((N, 3))
 LABELS = RNG.integers(0, C, N)
 ONE_HOT = np.eye(C)[LABELS]
-LOGITS = RNG.standard_normal((N, C)) * 2
-PROBS = _softmax(LOGITS)
-ROUGH = RNG.uniform(0, 1, (N, C))  # rows that do not sum to 1 (Keras rescales them)
-ROUGH[0, LABELS[0]] = 0.0  # log 0 at a true class: Keras clips at epsilon 1e-7
+PROBS = _softmax(RNG.standard_normal((N, C)) * 2)
 BINARY = RNG.integers(0, 2, (N, 1)).astype(float)
-BINARY_PROBS = np.concatenate([[[0.0], [1.0]], RNG.uniform(0, 1, (N - 2, 1))])  # 0, 1 clipped
+BINARY_PROBS = RNG.uniform(0, 1, (N, 1))
+BINARY_PROBS[2] = 0.5  # not above the threshold: class 0
 REGRESSION_TRUE, REGRESSION_PRED = RNG.standard_normal((2, N, 2))
-WEIGHTS = RNG.uniform(0.0, 2.0, N)
-
-# (Keras class name, options, y_true, y_pred). First Keras's documentation example: 1.177,
-# where nnlearn's (y_pred, y_true) order gave 47.5.
-LOSS_CASES = [
-    (
-        "CategoricalCrossentropy",
-        {},
-        np.array([[0, 1, 0], [0, 0, 1]]),
-        np.array([[0.05, 0.95, 0], [0.1, 0.8, 0.1]]),
-    ),
-    ("CategoricalCrossentropy", {}, ONE_HOT, ROUGH),
-    ("CategoricalCrossentropy", {"from_logits": True}, ONE_HOT, LOGITS),
-    ("SparseCategoricalCrossentropy", {}, LABELS, PROBS),
-    ("SparseCategoricalCrossentropy", {}, LABELS[:, None], PROBS),
-    ("SparseCategoricalCrossentropy", {"from_logits": True}, LABELS, LOGITS),
-    ("BinaryCrossentropy", {}, BINARY, BINARY_PROBS),
-    ("BinaryCrossentropy", {"from_logits": True}, BINARY, LOGITS[:, :1]),
-    ("MeanSquaredError", {}, REGRESSION_TRUE, REGRESSION_PRED),
-    ("MeanAbsoluteError", {}, REGRESSION_TRUE, REGRESSION_PRED),
-    ("Huber", {"delta": 0.5}, REGRESSION_TRUE, REGRESSION_PRED),
-]
 
 
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "sample_weight"])
-@pytest.mark.parametrize(
-    "name, options, y_true, y_pred",
-    LOSS_CASES,
-    ids=[f"{c[0]}-{i}" for i, c in enumerate(LOSS_CASES)],
-)
-def test_loss_objects_called_keras_way_give_keras_values(name, options, y_true, y_pred, weighted):
-    sample_weight = WEIGHTS[: len(y_true)] if weighted else None
-    values = {}
-    with floatx("float64"):
-        for library, lib in LIBRARIES.items():
-            loss = getattr(lib.losses, name)(**options)
-            values[library] = to_numpy(loss(y_true, y_pred, sample_weight=sample_weight))
-    assert values["nnlearn"].shape == ()
-    np.testing.assert_allclose(values["nnlearn"], values["keras"], rtol=RTOL, atol=1e-12)
-
-
-# --- metric functions: one value per example, as Keras's -----------------------------------------
-TIED = BINARY_PROBS.copy()
-TIED[2] = 0.5  # not above the threshold: class 0
-
+# --- metric functions: one value per example, as Keras's ---------------------------------------
 # (Keras function name, options, y_true, y_pred)
 METRIC_CASES = [
-    ("binary_accuracy", {}, BINARY, TIED),
-    ("binary_accuracy", {"threshold": 0.7}, BINARY, TIED),
+    ("binary_accuracy", {}, BINARY, BINARY_PROBS),
+    ("binary_accuracy", {"threshold": 0.7}, BINARY, BINARY_PROBS),
     ("categorical_accuracy", {}, ONE_HOT, PROBS),
     ("sparse_categorical_accuracy", {}, LABELS, PROBS),
     ("sparse_categorical_accuracy", {}, LABELS[:, None], PROBS),
@@ -145,7 +103,6 @@ MODEL_CASES = [
     ("regression-huber", (2, None), "huber", ["mae"], REGRESSION_TRUE),
     ("regression-targets-(n,)", (1, None), "mae", ["mse"], REGRESSION_TRUE[:, 0]),
 ]  # fmt: skip
-X = RNG.standard_normal((N, 3))
 
 
 @pytest.mark.parametrize(
@@ -233,13 +190,12 @@ def test_nnlearn_callback_has_every_keras_hook():
 @pytest.mark.parametrize("validation_split", [0.0, 0.4])
 def test_fit_calls_the_hooks_in_keras_order_with_keras_log_keys(validation_split):
     """10 examples, batches of 4, 2 epochs; with validation, the last 4 are held out."""
-    y = LABELS
     calls = {}
     for name, model in zip(LIBRARIES, twins(hidden_and(C, "softmax")), strict=True):
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         callback = recorder(LIBRARIES[name])
         model.fit(
-            X, y, epochs=2, batch_size=4, validation_split=validation_split, shuffle=False,
+            X, LABELS, epochs=2, batch_size=4, validation_split=validation_split, shuffle=False,
             verbose=0, callbacks=[callback],
         )  # fmt: skip
         calls[name] = callback.calls, callback.params
