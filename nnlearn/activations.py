@@ -12,6 +12,12 @@ The lower-case functions (``relu``, ``sigmoid``, ...) take and return Tensors; :
 finds one by its Keras name; :func:`derivative` and :func:`saturation_mask` evaluate ``f'(x)``
 on a numpy array by running the activation's own ``backward`` (one source of truth, used by
 the plots and explorers).
+
+Logits recorded for the losses (as Keras 3 records ``_keras_logits``): :func:`softmax` over the
+last axis (at temperature 1) sets ``out._softmax_logits``, and :func:`sigmoid` sets
+``out._sigmoid_logits``, to the input Tensor. The cross-entropies of :mod:`nnlearn.losses`,
+given such probabilities, compute from those logits with a fused, stable formula whose gradient
+flows to the logits; this module only records them.
 """
 
 from __future__ import annotations
@@ -191,6 +197,10 @@ class LogSoftmax(Function):
 
 
 # --- the public functions ------------------------------------------------------------------------
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
 def linear(x: Any) -> Tensor:
     """The identity, ``f(x) = x``: the activation of a layer that has none."""
     return Identity.apply(x)
@@ -212,8 +222,11 @@ def elu(x: Any, alpha: float = 1.0) -> Tensor:
 
 
 def sigmoid(x: Any) -> Tensor:
-    """``1 / (1 + e^{-x})`` elementwise."""
-    return Sigmoid.apply(x)
+    """``1 / (1 + e^{-x})`` elementwise; the output records ``x`` as ``_sigmoid_logits``."""
+    x = _as_tensor(x)
+    out = Sigmoid.apply(x)
+    out._sigmoid_logits = x
+    return out
 
 
 def tanh(x: Any) -> Tensor:
@@ -237,8 +250,16 @@ def silu(x: Any) -> Tensor:
 
 
 def softmax(x: Any, axis: int = -1, temperature: float = 1.0) -> Tensor:
-    """``softmax(x / temperature)`` along ``axis``: positive values summing to 1."""
-    return Softmax.apply(x, axis=axis, temperature=temperature)
+    """``softmax(x / temperature)`` along ``axis``: positive values summing to 1.
+
+    Over the last axis at temperature 1 (a classifier's output), the output records ``x`` as
+    ``_softmax_logits``, for the fused cross-entropy of :mod:`nnlearn.losses`.
+    """
+    x = _as_tensor(x)
+    out = Softmax.apply(x, axis=axis, temperature=temperature)
+    if temperature == 1 and axis in (-1, x.ndim - 1):
+        out._softmax_logits = x
+    return out
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
