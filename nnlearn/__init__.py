@@ -30,15 +30,16 @@ _LAZY_MODULES = (
     "layers",
     "losses",
     "optim",
-    "training",
     "metrics",
     "data",
+    "training",
+    "models",
     "gradcheck",
     "parity",
     "plotting",
     "widgets",
 )
-_LAZY_NAMES = {"Sequential": "layers"}
+_LAZY_NAMES = {"Sequential": "models"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""Data for the course (chapter 08): bundled digits, toy 2-D sets, splits, scaling, batches.
+"""Data for the course (chapter 08): bundled digits, toy 2-D sets, splits, scaling, batches,
+and the preparation ``fit`` makes of its data (validation split, class weights).
 
 Everything here works offline: the digits come with scikit-learn (imported only when a
 function needs it) and the 2-D sets are generated. Every loader returns ``(x, y)`` with ``x``
@@ -8,7 +9,8 @@ float64 of shape ``(n, features)`` and ``y`` int64 labels of shape ``(n,)``; a m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -156,20 +158,167 @@ def batches(
     batch_size: int,
     shuffle: bool = True,
     rng: np.random.Generator | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    sample_weight: np.ndarray | None = None,
+) -> Iterator[tuple[np.ndarray, ...]]:
     """Consecutive mini-batches ``(x_batch, y_batch)``; the last one may be smaller.
 
     With ``shuffle`` the examples are put in a new random order first (one permutation, so
     every example appears exactly once per pass), drawn from ``rng`` (default: nnlearn's
     generator, see :func:`nnlearn.seed_everything`). ``y`` may be None (``y_batch`` is None).
+    With ``sample_weight`` (one weight per example) the batches are
+    ``(x_batch, y_batch, weight_batch)``, as Keras packs them.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    check_whole_number("batch_size", batch_size, minimum=1)
     if shuffle:
         order = (rng if rng is not None else default_rng()).permutation(len(x))
         # One gather per pass; the batches below are then views (no copy per batch).
         x = x[order]
         y = None if y is None else y[order]
+        sample_weight = None if sample_weight is None else sample_weight[order]
     for start in range(0, len(x), batch_size):
         stop = start + batch_size
-        yield x[start:stop], None if y is None else y[start:stop]
+        batch = (x[start:stop], None if y is None else y[start:stop])
+        yield batch if sample_weight is None else (*batch, sample_weight[start:stop])
+
+
+def split_validation(
+    arrays: Sequence[np.ndarray | None], validation_split: float
+) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+    """Cut each array (None stays None) into training and validation parts, as Keras's
+    ``fit(validation_split=...)`` does: the *last* fraction is held out, before any shuffling,
+    and the training part keeps the first ``floor(n * (1 - validation_split))`` examples."""
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+    n = len(arrays[0])
+    cut = math.floor(n * (1.0 - validation_split))
+    if cut in (0, n):
+        raise ValueError(
+            f"validation_split={validation_split} of {n} examples leaves an empty training or "
+            "validation set"
+        )
+    train = [None if a is None else a[:cut] for a in arrays]
+    return train, [None if a is None else a[cut:] for a in arrays]
+
+
+def class_weight_to_sample_weight(y: np.ndarray, class_weight: dict) -> np.ndarray:
+    """One weight per example from ``{class: weight}``, as Keras's ``fit(class_weight=...)``.
+
+    An example's class is its label, the argmax of its one-hot row, or the rounded value of its
+    single column; classes missing from the dict weigh 1. Shape: ``(n,)`` float64.
+    """
+    if not isinstance(class_weight, dict):
+        raise TypeError(
+            f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}"
+        )
+    y = np.asarray(y)
+    if y.ndim > 1:
+        y = y[:, 0] if y.shape[-1] == 1 else y.argmax(axis=-1)
+    classes = np.round(y).astype(np.int64)
+    return np.array([float(class_weight.get(int(c), 1.0)) for c in classes])
+
+
+# --- checks at the boundary of fit and evaluate --------------------------------------------------
+FLATTEN_HINT = (
+    "; a Dense layer takes one vector of features per example: flatten each example first, "
+    "x.reshape(len(x), -1)"
+)
+
+
+def check_targets(
+    y: Any, x: np.ndarray, outputs: tuple, sparse: bool, dtype: Any, where: str, first: str
+) -> np.ndarray:
+    """``y`` checked against the model's ``outputs`` shape for the inputs ``x``: integer labels
+    (int64, one per output row) when ``sparse``, else targets of the outputs' shape in
+    ``dtype``. A ValueError starting with ``where`` says what is wrong; it names ``first``
+    (e.g. ``"Dense(64), the first layer,"``) when a 3-D ``x`` is the cause."""
+    y = np.asarray(getattr(y, "data", y))
+    if len(y) != len(x):
+        raise ValueError(f"{where}: x has {len(x)} examples but y has {len(y)}")
+    if sparse:
+        y, expected = _labels(y, outputs[-1], where), outputs[:-1]
+    else:
+        y, expected = _numbers(y, where).astype(dtype), outputs
+        if y.ndim == 1 and tuple(outputs[1:]) == (1,):  # Keras accepts (n,) for outputs (n, 1)
+            y = y[:, None]
+    if y.shape == expected:
+        return y
+    if x.ndim > 2:
+        raise ValueError(
+            f"{where}: x has shape {x.shape}, so {first} is applied to its last axis and the "
+            f"model's outputs have shape {outputs}, which y of shape {y.shape} does not fit"
+            + FLATTEN_HINT
+        )
+    raise ValueError(
+        f"{where}: the model's outputs have shape {outputs}, which y of shape {y.shape} does "
+        "not fit (the sparse categorical loss takes one integer label per example; the other "
+        "losses a target of the outputs' shape)"
+    )
+
+
+def _numbers(y: np.ndarray, where: str, hint: str = "") -> np.ndarray:
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        raise ValueError(
+            f"{where}: y must hold numbers, but it holds {y.dtype} values such as "
+            f"{y.flat[0]!r}{hint}"
+        )
+    return y
+
+
+def _labels(y: np.ndarray, classes: int, where: str) -> np.ndarray:
+    """Integer class labels in [0, classes) as int64; a column ``(n, 1)`` flattened as Keras
+    allows."""
+    hint = (
+        f"; the sparse categorical loss takes integer class labels 0..{classes - 1}: number the "
+        "classes first, e.g. names, y = np.unique(y, return_inverse=True)"
+    )
+    y = _numbers(y, where, hint)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    bad = y[(y != np.round(y)) | (y < 0) | (y >= classes)]
+    if bad.size:
+        raise ValueError(
+            f"{where}: sparse labels must be integers in [0, {classes}) for {classes} classes; "
+            f"got the value {bad.flat[0]}"
+        )
+    return y.astype(np.int64)
+
+
+def check_sample_weight(sample_weight: Any, n: int, dtype: Any, where: str) -> np.ndarray | None:
+    """One weight per example, shape ``(n,)``, in ``dtype`` (None stays None)."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=dtype)
+    if weights.shape != (n,):
+        raise ValueError(
+            f"{where}: sample_weight must hold one weight per example, shape ({n},), "
+            f"got {weights.shape}"
+        )
+    return weights
+
+
+def check_inputs(x: Any, dtype: Any, where: str) -> np.ndarray:
+    """``x`` (an array or a Tensor) as an array of ``dtype`` with shape (examples, ...)."""
+    x = np.asarray(getattr(x, "data", x), dtype=dtype)
+    if x.size == 0:
+        raise ValueError(f"{where}: x is empty (shape {x.shape})")
+    if x.ndim < 2:
+        raise ValueError(
+            f"{where}: x must have shape (examples, features), got {x.shape}; for a single "
+            "feature use x.reshape(-1, 1)"
+        )
+    return x
+
+
+def check_whole_number(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``, or a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def unpack_validation_data(data: Any) -> tuple:
+    """``fit``'s ``validation_data``, ``(x, y)`` or ``(x, y, sample_weight)``, as
+    ``(x, y, sample_weight or None)``."""
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+        raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
+    return (*data, None)[:3]

@@ -1,8 +1,9 @@
-"""Layers and forward propagation (chapter 03): Parameter, Module, Dense, Activation, Sequential.
+"""Layers and forward propagation (chapter 03): Parameter, Module, Layer, Dense, Activation.
 
 The concepts are PyTorch's (a :class:`Module` owns :class:`Parameter` s and has a ``forward``),
 the ergonomics are Keras's (``Dense(64, activation="relu")``, sizes inferred on first use,
-``Sequential([...]).compile(...).fit(...)``).
+``trainable``, ``get_weights``/``set_weights``). Layers are stacked and trained by
+:class:`nnlearn.models.Sequential` (chapter 08).
 
 A Dense layer maps a batch ``x`` of shape ``(batch, in)`` to
 
@@ -24,16 +25,20 @@ import numpy as np
 from nnlearn import activations, initializers
 from nnlearn.seeding import rng
 from nnlearn.tensor import Function, Tensor, _checked_dtype, get_default_dtype
-from nnlearn.training import TrainingMixin
 
 Shape = tuple[int | None, ...]
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module learns: ``requires_grad`` is always True."""
+    """A Tensor that a Module learns (torch's ``nn.Parameter``).
 
-    def __init__(self, data: Any, dtype: Any = None) -> None:
-        super().__init__(data, requires_grad=True, dtype=dtype)
+    ``requires_grad`` is True unless the parameter is frozen: a layer with
+    ``trainable = False`` sets it to False, so ``backward`` computes no gradient for it and an
+    optimizer leaves it as it is (it skips parameters whose ``grad`` is None).
+    """
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
 
 class Module:
@@ -81,6 +86,11 @@ class Layer(Module):
         input_shape: the shape of one example, without the batch axis (e.g. ``(100,)``);
             given, the layer is built at once, else on its first call.
         dtype: the dtype of its parameters (default: :func:`nnlearn.get_default_dtype`).
+
+    Keras's weight API: ``weights`` (its Parameters, in creation order), ``trainable_weights``
+    (those ``fit`` updates), ``get_weights()``/``set_weights()`` (numpy arrays in Keras's
+    order and layout, e.g. a Dense layer's ``[kernel (in, units), bias (units,)]``), and
+    ``trainable``.
     """
 
     def __init__(self, input_shape: Sequence[int] | None = None, dtype: Any = None) -> None:
@@ -88,8 +98,79 @@ class Layer(Module):
         self.input_shape: Shape | None = None  # with the batch axis as None, like Keras
         self.output_shape: Shape | None = None
         self.built = False
+        self._trainable = True
         if input_shape is not None:
             self.build((None, *input_shape))
+
+    def add_weight(self, shape: Sequence[int], initializer: str | Callable) -> Parameter:
+        """A new Parameter of ``shape``, drawn by ``initializer`` in this layer's dtype, and
+        frozen if the layer is (Keras's ``add_weight``); ``build`` calls it."""
+        draw = initializers.get(initializer)
+        return Parameter(draw(tuple(shape), rng(), self.dtype), requires_grad=self.trainable)
+
+    @property
+    def trainable(self) -> bool:
+        """Whether ``fit`` updates this layer's weights (Keras's ``layer.trainable``).
+
+        Setting it to False freezes the layer: its Parameters get ``requires_grad = False``
+        (as Keras does on its PyTorch backend), so no gradient is computed for them and the
+        optimizer leaves them alone. It takes effect at once, also on a compiled model.
+        """
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for p in self.parameters():
+            p.requires_grad = self._trainable
+
+    @property
+    def weights(self) -> list[Parameter]:
+        """Every Parameter of the layer, in creation order (``parameters()``, Keras's name)."""
+        return self.parameters()
+
+    @property
+    def trainable_weights(self) -> list[Parameter]:
+        """The Parameters ``fit`` updates (those with ``requires_grad``): none when frozen."""
+        return [p for p in self.weights if p.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list[Parameter]:
+        """The Parameters ``fit`` leaves unchanged."""
+        trainable = {id(p) for p in self.trainable_weights}
+        return [p for p in self.weights if id(p) not in trainable]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights as numpy arrays, in the order of ``weights``."""
+        return [p.data.copy() for p in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Overwrite the weights in place with arrays in the order of ``get_weights()``.
+
+        Each array must have its weight's shape (values are cast to the layer's dtype).
+        """
+        weights = list(weights)
+        named = list(self.named_parameters())
+        if len(weights) != len(named):
+            raise ValueError(
+                f"{self.label}.set_weights: the layer has {len(named)} weights "
+                f"({', '.join(name for name, _ in named) or 'none yet: build it first'}), "
+                f"but {len(weights)} arrays were given"
+            )
+        arrays = [np.asarray(w) for w in weights]
+        for (name, p), array in zip(named, arrays, strict=True):
+            if array.shape != p.shape:
+                raise ValueError(
+                    f"{self.label}.set_weights: {name} has shape {p.shape}, but the array "
+                    f"given for it has shape {array.shape}"
+                )
+        for (_, p), array in zip(named, arrays, strict=True):
+            p.data[...] = array  # in place: optimizers keep their state for p
+
+    @property
+    def label(self) -> str:
+        """A short name for messages: the class name (Dense adds its units: ``Dense(64)``)."""
+        return type(self).__name__
 
     def build(self, input_shape: Shape) -> None:
         """Create what depends on the input size; ``input_shape`` includes the batch axis."""
@@ -101,7 +182,7 @@ class Layer(Module):
         return tuple(input_shape)
 
     def count_params(self) -> int:
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     def __call__(self, x: Any) -> Tensor:
         return self.forward(self._prepare(x))
@@ -200,11 +281,9 @@ class Dense(Layer):
                 f"{self.label}: inputs need shape (batch, features), got {tuple(input_shape)}"
             )
         in_features = int(input_shape[-1])
-        self.kernel = Parameter(
-            self.kernel_initializer((in_features, self.units), rng(), self.dtype)
-        )
+        self.kernel = self.add_weight((in_features, self.units), self.kernel_initializer)
         if self.use_bias:
-            self.bias = Parameter(self.bias_initializer((self.units,), rng(), self.dtype))
+            self.bias = self.add_weight((self.units,), self.bias_initializer)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -236,10 +315,6 @@ class Dense(Layer):
     def forward(self, x: Tensor) -> Tensor:
         return self.activation(self._affine(x))
 
-    def pre_activation(self, x: Any) -> Tensor:
-        """``x @ kernel + bias`` before the activation (the logits of a softmax layer)."""
-        return self._affine(self._prepare(x))
-
     def _affine(self, x: Tensor) -> Tensor:
         if self.bias is None:
             return Affine.apply(x, self.kernel)
@@ -262,92 +337,5 @@ class Activation(Layer):
     def forward(self, x: Tensor) -> Tensor:
         return self.activation(x)
 
-    def pre_activation(self, x: Any) -> Tensor:
-        """The input itself, before the activation (the logits of a softmax layer)."""
-        return self._prepare(x)
-
     def __repr__(self) -> str:
         return f"Activation({self.activation_name!r})"
-
-
-class Sequential(TrainingMixin, Layer):
-    """Layers applied one after the other; trains Keras-style (compile, fit, evaluate, predict).
-
-    Args:
-        layers: the layers, first to last (more can be appended with :meth:`add`). The first
-            may carry ``input_shape``; the sizes of the others follow from it, or from the
-            first batch the model sees.
-    """
-
-    def __init__(self, layers: Sequence[Layer] | None = None) -> None:
-        # Not Layer.__init__: a Sequential has no dtype of its own (see ``dtype``).
-        self.layers: list[Layer] = []
-        self.input_shape: Shape | None = None
-        self.output_shape: Shape | None = None
-        self.built = False
-        for layer in layers or []:
-            self.add(layer)
-
-    def add(self, layer: Layer) -> None:
-        """Append a layer; build it at once when the shape of its input is known."""
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add: expected a layer such as Dense, got {layer!r}")
-        self.layers.append(layer)
-        first = self.layers[0]
-        if first.built:
-            self.build(first.input_shape)
-
-    def build(self, input_shape: Shape) -> None:
-        """Build every layer in turn, each from the output shape of the one before."""
-        shape = (None, *input_shape[1:])
-        for layer in self.layers:
-            if not layer.built:
-                layer.build(shape)
-            elif layer.input_shape != shape:
-                raise ValueError(
-                    f"Sequential: {layer!r} was built for inputs of shape {layer.input_shape}, "
-                    f"but the layer before it gives {shape}"
-                )
-            shape = layer.output_shape
-        super().build(input_shape)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        for layer in self.layers:
-            input_shape = layer.compute_output_shape(input_shape)
-        return input_shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        """The dtype of the first layer, which converts the inputs."""
-        return self.layers[0].dtype if self.layers else get_default_dtype()
-
-    def __call__(self, x: Any) -> Tensor:
-        if not self.layers:
-            raise ValueError("Sequential: the model has no layers yet; add some first")
-        return self.forward(x)
-
-    def forward(self, x: Any) -> Tensor:
-        for layer in self.layers:
-            x = layer(x)
-        if not self.built:
-            self.build(self.layers[0].input_shape)
-        return x
-
-    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
-        """Print each layer with its output shape and parameter count, then the total."""
-        if not self.built:
-            raise ValueError(
-                "summary(): the model is not built yet, so its sizes are unknown. Give the first "
-                "layer input_shape=(features,), or call the model on a batch first"
-            )
-        rows = [("Layer", "Output shape", "Params")]
-        rows += [(repr(x), str(x.output_shape), f"{x.count_params():,}") for x in self.layers]
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
-        rule = "-" * len(lines[0])
-        print_fn("\n".join([lines[0], rule, *lines[1:], rule]))
-        print_fn(f"Total params: {self.count_params():,}")
-
-    def __repr__(self) -> str:
-        inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
-        return f"Sequential([\n{inner}\n])" if self.layers else "Sequential([])"

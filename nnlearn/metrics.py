@@ -1,11 +1,18 @@
-"""Metrics for classifiers (chapter 08): accuracy and the confusion matrix, on numpy arrays.
+"""Metrics (chapter 08): how good the predictions are, on numpy arrays, ``(y_true, y_pred)``.
 
-Both accept labels or scores in the forms a model produces:
+Two kinds:
 
-* true values: integer labels ``(n,)`` (or ``(n, 1)``), or one-hot rows ``(n, classes)``;
-* predictions: integer labels ``(n,)``, class scores ``(n, classes)`` (probabilities or
-  logits: the predicted class is the argmax), or one probability per example ``(n,)`` /
-  ``(n, 1)`` from a sigmoid output (the predicted class is 1 when it exceeds 0.5).
+* :func:`accuracy` and :func:`confusion_matrix` summarise a whole set. They accept labels or
+  scores in the forms a model produces: true values as integer labels ``(n,)`` (or ``(n, 1)``)
+  or one-hot rows ``(n, classes)``; predictions as labels ``(n,)``, class scores
+  ``(n, classes)`` (the predicted class is the argmax) or one probability per example
+  ``(n,)`` / ``(n, 1)`` (class 1 when it exceeds 0.5).
+* Keras's metric functions (:func:`binary_accuracy`, :func:`categorical_accuracy`,
+  :func:`sparse_categorical_accuracy`, :func:`mean_absolute_error`,
+  :func:`mean_squared_error`) return one value per example, as Keras's do; ``fit`` and
+  ``evaluate`` average them over an epoch with :class:`Mean`. :func:`get` finds them by the
+  names ``compile(metrics=[...])`` accepts (``"accuracy"`` picks one of the three accuracies
+  from the shapes, as Keras does).
 """
 
 from __future__ import annotations
@@ -72,13 +79,146 @@ def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -
     return counts.reshape(num_classes, num_classes)
 
 
-_BY_NAME: dict[str, Metric] = {"accuracy": accuracy, "acc": accuracy}
+# --- Keras's metric functions: one value per example ------------------------------------------
+def _arrays(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Both as arrays, their ranks made equal as Keras's ``squeeze_or_expand_to_same_rank``
+    does: a last axis of size 1 on one side is dropped, or added to a 1-D other side."""
+    y_true = np.asarray(getattr(y_true, "data", y_true))
+    y_pred = np.asarray(getattr(y_pred, "data", y_pred))
+    if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+        if y_pred.ndim == 1:
+            return y_true, y_pred[:, None]
+        return y_true[..., 0], y_pred
+    if y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
+        if y_true.ndim == 1:
+            return y_true[:, None], y_pred
+        return y_true, y_pred[..., 0]
+    return y_true, y_pred
+
+
+def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndarray:
+    """1.0 where ``(y_pred > threshold)`` equals ``y_true`` (0 or 1), else 0.0, elementwise."""
+    y_true, y_pred = _arrays(y_true, y_pred)
+    return (y_true == (y_pred > threshold)).astype(np.float64)
+
+
+def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Per example: 1.0 where ``argmax y_true == argmax y_pred`` (one-hot targets), else 0.0."""
+    y_true = np.asarray(getattr(y_true, "data", y_true))
+    y_pred = np.asarray(getattr(y_pred, "data", y_pred))
+    return (y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)).astype(np.float64)
+
+
+def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Per example: 1.0 where the label ``y_true`` (``(n,)`` or ``(n, 1)``) is
+    ``argmax y_pred``, else 0.0."""
+    y_true = np.asarray(getattr(y_true, "data", y_true))
+    y_pred = np.asarray(getattr(y_pred, "data", y_pred))
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    return (y_true == y_pred.argmax(axis=-1)).astype(np.float64)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Per example: ``mean(|y_true - y_pred|)`` over the last axis."""
+    y_true, y_pred = _arrays(y_true, y_pred)
+    return np.abs(y_true - y_pred).mean(axis=-1)
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """Per example: ``mean((y_true - y_pred)^2)`` over the last axis."""
+    y_true, y_pred = _arrays(y_true, y_pred)
+    return np.square(y_true - y_pred).mean(axis=-1)
+
+
+def auto_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """What ``compile(metrics=["accuracy"])`` computes, chosen from the shapes as Keras does.
+
+    One output column: :func:`binary_accuracy`. Labels (one axis fewer than ``y_pred``, or a
+    single column against several): :func:`sparse_categorical_accuracy`. Otherwise (one-hot
+    rows): :func:`categorical_accuracy`.
+    """
+    y_true = np.asarray(getattr(y_true, "data", y_true))
+    y_pred = np.asarray(getattr(y_pred, "data", y_pred))
+    if y_pred.shape[-1] == 1:
+        return binary_accuracy(y_true, y_pred)
+    if y_true.ndim < y_pred.ndim or y_true.shape[-1] == 1:
+        return sparse_categorical_accuracy(y_true, y_pred)
+    return categorical_accuracy(y_true, y_pred)
+
+
+class Mean:
+    """A running (weighted) mean, as Keras keeps for the loss and each metric over an epoch.
+
+    ``update_state(values, sample_weight)`` adds ``sum(w * values)`` to ``total`` and
+    ``sum(w)`` to ``count`` (``w`` is 1 for each value when not given, so a metric that returns
+    one number per batch counts once per batch); ``result()`` is ``total / count``.
+    """
+
+    def __init__(self) -> None:
+        self.reset_state()
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        if sample_weight is None:
+            total, count = values.sum(), values.size
+        else:
+            weight = np.asarray(sample_weight, dtype=np.float64) * np.ones_like(values)
+            total, count = (values * weight).sum(), weight.sum()
+        self.total += float(total)
+        self.count += float(count)
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def reset_state(self) -> None:
+        self.total, self.count = 0.0, 0.0
+
+
+class EpochMeans:
+    """The running means ``fit`` and ``evaluate`` report, as Keras keeps them: the loss weighted
+    by the batch size, each metric by how many values it returns (one per example for Keras's
+    metrics). ``result()`` is sorted by name, as Keras's logs are."""
+
+    def __init__(self, metric_functions: dict[str, Metric]) -> None:
+        self.metric_functions = metric_functions
+        self.means = {name: Mean() for name in ["loss", *metric_functions]}
+
+    def update(self, loss: float, y_true: Any, y_pred: np.ndarray) -> None:
+        self.means["loss"].update_state(loss, len(y_pred))
+        for name, metric in self.metric_functions.items():
+            self.means[name].update_state(metric(y_true, y_pred))
+
+    def result(self) -> dict[str, float]:
+        return {name: self.means[name].result() for name in sorted(self.means)}
+
+
+_BY_NAME: dict[str, Metric] = {
+    "accuracy": auto_accuracy,
+    "acc": auto_accuracy,
+    "binary_accuracy": binary_accuracy,
+    "categorical_accuracy": categorical_accuracy,
+    "sparse_categorical_accuracy": sparse_categorical_accuracy,
+    "mae": mean_absolute_error,
+    "mean_absolute_error": mean_absolute_error,
+    "mse": mean_squared_error,
+    "mean_squared_error": mean_squared_error,
+}
+# Which way is better, for EarlyStopping(mode="auto"); Keras's metrics carry the same.
+_HIGHER_IS_BETTER = (
+    auto_accuracy,
+    binary_accuracy,
+    categorical_accuracy,
+    sparse_categorical_accuracy,
+)
+_LOWER_IS_BETTER = (mean_absolute_error, mean_squared_error)
 
 
 def get(metric: str | Metric) -> tuple[str, Metric]:
-    """``(name, function)`` for a metric name (``"accuracy"``, ``"acc"``) or a function.
+    """``(name, function)`` for a metric name (``"accuracy"``, ``"mae"``, ...) or a function.
 
-    The name is the key the metric gets in a training history.
+    The name is the key the metric gets in a training history: the string as given (so
+    ``"acc"`` stays ``"acc"``), or a function's ``__name__``, as in Keras.
     """
     if callable(metric):
         return getattr(metric, "__name__", type(metric).__name__), metric
@@ -86,5 +226,14 @@ def get(metric: str | Metric) -> tuple[str, Metric]:
         return metric, _BY_NAME[metric.lower()]
     raise ValueError(
         f"unknown metric {metric!r}; known names: {', '.join(_BY_NAME)}, or pass a function "
-        "(y_true, y_pred) -> float"
+        "(y_true, y_pred) -> values"
     )
+
+
+def higher_is_better(metric: Metric) -> bool | None:
+    """True for the accuracies, False for the errors, None for a metric nnlearn does not know."""
+    if metric in _HIGHER_IS_BETTER:
+        return True
+    if metric in _LOWER_IS_BETTER:
+        return False
+    return None

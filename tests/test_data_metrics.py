@@ -1,4 +1,7 @@
-"""Chapter 08: data sets, splits, scaling and batches; metrics checked against scikit-learn."""
+"""Chapter 08: data sets, splits, scaling, batches and fit's data preparation; metrics checked
+against scikit-learn and Keras 3."""
+
+import os
 
 import numpy as np
 import pytest
@@ -55,12 +58,77 @@ def test_confusion_matrix_with_num_classes_pads_unseen_classes_and_checks_range(
         metrics.confusion_matrix([0, 3], [0, 1], num_classes=2)
 
 
-def test_metrics_get_knows_keras_names_and_functions():
-    assert metrics.get("accuracy") == ("accuracy", metrics.accuracy)
-    assert metrics.get("acc") == ("acc", metrics.accuracy)
+# --- Keras's metric functions vs Keras ------------------------------------------------------------
+BINARY = (LABELS % 2).astype(np.float32)
+PROBABILITY = RNG.random(200).astype(np.float32)
+REAL = RNG.standard_normal((200, 3)).astype(np.float32)
+KERAS_METRIC_CASES = [
+    ("binary_accuracy", BINARY, PROBABILITY[:, None]),  # labels (n,), a sigmoid column
+    ("binary_accuracy", BINARY[:, None], PROBABILITY[:, None]),
+    ("binary_accuracy", BINARY[:, None], PROBABILITY),
+    ("categorical_accuracy", np.eye(5)[LABELS], SCORES),
+    ("sparse_categorical_accuracy", LABELS, SCORES),
+    ("sparse_categorical_accuracy", LABELS[:, None], SCORES),
+    ("mean_absolute_error", REAL, REAL[::-1]),
+    ("mean_absolute_error", REAL[:, 0], REAL[:, :1]),  # targets (n,), outputs (n, 1)
+    ("mean_squared_error", REAL, REAL[::-1]),
+    ("mean_squared_error", REAL[:, :1], REAL[:, 1]),
+]
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning")
+@pytest.mark.parametrize(
+    ("name", "y_true", "y_pred"),
+    KERAS_METRIC_CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(KERAS_METRIC_CASES)],
+)
+def test_metric_functions_give_kerass_values_per_example(name, y_true, y_pred):
+    keras = _keras()
+    expected = keras.ops.convert_to_numpy(getattr(keras.metrics, name)(y_true, y_pred))
+    result = getattr(metrics, name)(y_true, y_pred)
+    assert result.shape == expected.shape
+    np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning")
+def test_accuracy_in_compile_picks_keras_accuracy_from_the_shapes():
+    """Keras's compile maps "accuracy" to the binary, sparse or categorical accuracy."""
+    keras = _keras()
+    for y_true, y_pred, keras_metric in [
+        (BINARY, PROBABILITY[:, None], keras.metrics.binary_accuracy),
+        (LABELS, SCORES, keras.metrics.sparse_categorical_accuracy),
+        (LABELS[:, None], SCORES, keras.metrics.sparse_categorical_accuracy),
+        (np.eye(5)[LABELS], SCORES, keras.metrics.categorical_accuracy),
+    ]:
+        expected = keras.ops.convert_to_numpy(keras_metric(y_true, y_pred))
+        np.testing.assert_array_equal(metrics.get("accuracy")[1](y_true, y_pred), expected)
+
+
+def test_mean_weighs_values_as_keras_mean():
+    mean = metrics.Mean()
+    mean.update_state([1.0, 2.0, 3.0])
+    mean.update_state(10.0, sample_weight=2.0)
+    assert mean.result() == pytest.approx((1 + 2 + 3 + 20) / 5)
+    assert metrics.Mean().result() == 0.0  # Keras's divide_no_nan
+
+
+def test_metrics_get_knows_keras_names_and_keeps_the_spelling_given():
+    assert metrics.get("acc") == ("acc", metrics.auto_accuracy)
+    assert metrics.get("mae") == ("mae", metrics.mean_absolute_error)
+    assert metrics.get("mean_squared_error") == ("mean_squared_error", metrics.mean_squared_error)
     assert metrics.get(metrics.confusion_matrix)[0] == "confusion_matrix"
+    assert metrics.higher_is_better(metrics.binary_accuracy) is True
+    assert metrics.higher_is_better(metrics.mean_squared_error) is False
+    assert metrics.higher_is_better(metrics.confusion_matrix) is None
     with pytest.raises(ValueError, match="unknown metric"):
         metrics.get("f1")
+
+
+def _keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # before the first import of keras
+    import keras
+
+    return keras
 
 
 # --- data sets ----------------------------------------------------------------------------------
@@ -164,3 +232,41 @@ def test_batches_cover_every_example_once_and_shuffle_reproducibly():
     assert all(yb is None for _, yb in data.batches(x, None, 5))
     with pytest.raises(ValueError, match="batch_size"):
         next(data.batches(x, y, 0))
+
+
+def test_batches_carry_sample_weights_with_their_examples():
+    x, y, w = np.arange(10.0)[:, None], np.arange(10), np.arange(10) / 10
+    for x_batch, y_batch, w_batch in data.batches(
+        x, y, 4, rng=np.random.default_rng(2), sample_weight=w
+    ):
+        np.testing.assert_array_equal(w_batch * 10, y_batch)
+        np.testing.assert_array_equal(x_batch[:, 0], y_batch)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 2.5"):
+        next(data.batches(x, y, 2.5))
+
+
+@pytest.mark.parametrize("n, fraction", [(10, 0.25), (10, 0.3), (100, 0.2), (7, 0.5)])
+def test_split_validation_keeps_the_first_floor_n_1_minus_split_as_keras(n, fraction):
+    _keras()
+    from keras.src.trainers.data_adapters.array_slicing import train_validation_split
+
+    x = np.arange(float(n))[:, None]
+    (train_x, _), (val_x, _) = data.split_validation((x, None), fraction)
+    (keras_train, *_), (keras_val, *_) = train_validation_split((x, None), fraction)
+    np.testing.assert_array_equal(train_x, keras_train)
+    np.testing.assert_array_equal(val_x, keras_val)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning")
+def test_class_weight_gives_kerass_sample_weights():
+    _keras()
+    from keras.src.trainers.data_adapters.data_adapter_utils import (
+        class_weight_to_sample_weights,
+    )
+
+    class_weight = {0: 0.5, 2: 3.0}  # class 1 missing: weight 1
+    for y in (LABELS % 3, np.eye(3)[LABELS % 3], (LABELS % 3)[:, None].astype(float)):
+        np.testing.assert_allclose(
+            data.class_weight_to_sample_weight(y, class_weight),
+            class_weight_to_sample_weights(y, class_weight),
+        )

@@ -86,3 +86,16 @@ def test_show_source_gives_plain_text_and_highlighted_html():
     assert text.startswith("# nnlearn.functional.MatMul") and "def backward" in text
     html = source._repr_html_()
     assert "<span" in html and "backward" in html
+
+
+def test_sequential_lives_in_models_and_layers_imports_no_later_chapter():
+    assert nl.Sequential is nl.models.Sequential
+    assert not hasattr(nl.layers, "Sequential")
+    code = (
+        "import sys, nnlearn.layers; "
+        "print(*sorted(m for m in sys.modules if m.startswith('nnlearn.')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(run.stdout.split())
+    later = {"nnlearn.losses", "nnlearn.optim", "nnlearn.training", "nnlearn.models"}
+    assert "nnlearn.layers" in loaded and not loaded & later, sorted(loaded & later)

@@ -1,7 +1,7 @@
 """Chapter 08's explorer: a playground that trains a small network on a 2-D data set.
 
 :func:`train_playground` is the pure function: it draws a 2-D data set from :mod:`nnlearn.data`,
-builds an :class:`~nnlearn.layers.Sequential` of ``depth`` hidden ``Dense(width, activation)``
+builds an :class:`~nnlearn.models.Sequential` of ``depth`` hidden ``Dense(width, activation)``
 layers and a softmax output, trains it with nnlearn's own ``compile``/``fit`` (Adam, sparse
 categorical cross-entropy) and measures its accuracy on a fresh test sample of the same set.
 :func:`plot_playground` draws the decision regions and the learning curve;
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnlearn import data, layers, optim, seeding
+from nnlearn.models import Sequential
 from nnlearn.training import History, TrainingDiverged
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "silu", "elu", "leaky_relu", "
 class PlaygroundResult:
     """A trained playground model with its data, learning history and test accuracy."""
 
-    model: layers.Sequential
+    model: Sequential
     history: History
     accuracy: float  # on a fresh test sample of the data set, in [0, 1]
     x: np.ndarray  # training points (n, 2)
@@ -55,14 +56,14 @@ def make_dataset(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return generate(n, noise=noise, seed=seed)
 
 
-def build_model(width: int, depth: int, activation: str, classes: int) -> layers.Sequential:
+def build_model(width: int, depth: int, activation: str, classes: int) -> Sequential:
     """``depth`` hidden ``Dense(width, activation)`` layers on 2 inputs, then a softmax layer."""
     hidden = [
         layers.Dense(width, activation=activation, input_shape=(2,) if i == 0 else None)
         for i in range(depth)
     ]
     first = {} if depth else {"input_shape": (2,)}
-    return layers.Sequential([*hidden, layers.Dense(classes, activation="softmax", **first)])
+    return Sequential([*hidden, layers.Dense(classes, activation="softmax", **first)])
 
 
 def train_playground(
@@ -100,7 +101,7 @@ def train_playground(
     return PlaygroundResult(model, history, accuracy, x, y, x_test, y_test)
 
 
-def count_parameters(model: layers.Sequential) -> int:
+def count_parameters(model: Sequential) -> int:
     """The number of trainable numbers in ``model``."""
     return sum(p.data.size for p in model.parameters())
 
