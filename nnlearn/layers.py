@@ -182,7 +182,7 @@ class Layer(Module):
         return tuple(input_shape)
 
     def count_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        return sum(p.data.size for p in self.parameters())
 
     def __call__(self, x: Any) -> Tensor:
         return self.forward(self._prepare(x))

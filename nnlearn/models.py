@@ -164,7 +164,7 @@ class Sequential(Layer):
         lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
         rule = "-" * len(lines[0])
         print_fn("\n".join([lines[0], rule, *lines[1:], rule]))
-        trainable = sum(p.numel() for p in self.trainable_weights)
+        trainable = sum(p.data.size for p in self.trainable_weights)
         print_fn(f"Total params: {self.count_params():,}")
         print_fn(f"Trainable params: {trainable:,}")
         print_fn(f"Non-trainable params: {self.count_params() - trainable:,}")
