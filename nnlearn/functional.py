@@ -4,18 +4,22 @@ Notation in the docstrings: ``y`` is the output, ``g = dL/dy`` the gradient arri
 above (same shape as ``y``), and each backward returns ``dL/dx = g * dy/dx`` for each input
 ``x`` (summed back to ``x``'s shape by the engine when ``x`` was broadcast).
 
-The lower-case functions at the end (``add``, ``matmul``, ...) are the public entry points;
-Tensor's operators call them.
+The lower-case functions at the end are the public entry points, with PyTorch's names,
+arguments and results (``transpose(a, dim0, dim1)`` swaps two dims); Tensor's methods and
+operators call them. Beside them: the comparisons (``eq``, ``lt``, ...), which give bool
+Tensors without gradients. Reductions (``sum``, ``max``, ...) are in
+:mod:`nnlearn.reductions`; in-place updates (``p -= ...``) in :mod:`nnlearn.inplace`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from nnlearn.tensor import Function, Tensor, _checked_dtype
+from nnlearn.tensor import DTYPES, FLOAT_DTYPES, Function, Tensor, _checked_dtype
 
 Axis = int | tuple[int, ...] | None
 
@@ -92,6 +96,16 @@ class Pow(Function):
         return g * self.exponent * self.a ** (self.exponent - 1)
 
 
+class RPow(Function):
+    def forward(self, a: np.ndarray, base: float) -> np.ndarray:
+        self.y, self.log_base = base**a, math.log(base)
+        return self.y
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        """y = c**a (c > 0 a number, ``2 ** x``):  dL/da = g * c**a * ln(c) = g * y * ln(c)."""
+        return g * self.y * self.log_base
+
+
 class Exp(Function):
     def forward(self, a: np.ndarray) -> np.ndarray:
         self.y = np.exp(a)
@@ -128,7 +142,7 @@ class AsType(Function):
         return a.astype(dtype)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        """y = a converted to another dtype:  dL/da = g converted back."""
+        """y = a converted to another float dtype:  dL/da = g converted back."""
         return g.astype(self.input_dtype)
 
 
@@ -171,59 +185,10 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
-# --- reductions ---------------------------------------------------------------------------
-def _expand_reduced(g: np.ndarray, shape: tuple[int, ...], axis: Axis, keepdims: bool):
-    """Put back the axes a reduction removed, so ``g`` broadcasts against the input."""
-    if axis is None or keepdims:
-        return g.reshape([1] * len(shape)) if axis is None and not keepdims else g
-    axes = (axis,) if isinstance(axis, int) else axis
-    return np.expand_dims(g, tuple(ax % len(shape) for ax in axes))
-
-
-class Sum(Function):
-    def forward(self, a: np.ndarray, axis: Axis = None, keepdims: bool = False) -> np.ndarray:
-        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        return a.sum(axis=axis, keepdims=keepdims)
-
-    def backward(self, g: np.ndarray) -> np.ndarray:
-        """y = sum of a over ``axis``:  dL/da = g, copied along the summed axes."""
-        g = _expand_reduced(g, self.shape, self.axis, self.keepdims)
-        return np.broadcast_to(g, self.shape)
-
-
-class Mean(Function):
-    def forward(self, a: np.ndarray, axis: Axis = None, keepdims: bool = False) -> np.ndarray:
-        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        y = a.mean(axis=axis, keepdims=keepdims)
-        self.count = a.size // np.size(y) if np.size(y) else 0
-        return y
-
-    def backward(self, g: np.ndarray) -> np.ndarray:
-        """y = mean of a over ``axis`` (N values each):  dL/da = g / N along those axes."""
-        g = _expand_reduced(g, self.shape, self.axis, self.keepdims)
-        return np.broadcast_to(g / self.count, self.shape)
-
-
-class Max(Function):
-    def forward(self, a: np.ndarray, axis: Axis = None, keepdims: bool = False) -> np.ndarray:
-        self.a, self.axis, self.keepdims = a, axis, keepdims
-        self.y = a.max(axis=axis, keepdims=keepdims)
-        return self.y
-
-    def backward(self, g: np.ndarray) -> np.ndarray:
-        """y = max of a over ``axis``:  dL/da = g where a is the maximum, 0 elsewhere.
-
-        Ties share the gradient equally, as ``torch.amax`` does.
-        """
-        shape = self.a.shape
-        y = _expand_reduced(self.y, shape, self.axis, self.keepdims)
-        g = _expand_reduced(g, shape, self.axis, self.keepdims)
-        is_max = self.a == y
-        return g * is_max / is_max.sum(axis=self.axis, keepdims=True)
-
-
-# --- shape ----------------------------------------------------------------------------------
+# --- selecting and moving values (these also take bool and int64 Tensors) -------------------
 class Reshape(Function):
+    any_dtype = True
+
     def forward(self, a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         try:
             y = a.reshape(shape)
@@ -239,24 +204,24 @@ class Reshape(Function):
         return g.reshape(self.input_shape)
 
 
-class Transpose(Function):
-    def forward(self, a: np.ndarray, axes: Sequence[int] | None = None) -> np.ndarray:
-        self.axes = tuple(range(a.ndim))[::-1] if axes is None else tuple(axes)
-        if sorted(np.mod(self.axes, a.ndim or 1).tolist()) != list(range(a.ndim)):
-            raise ValueError(f"transpose: axes {self.axes} do not fit a shape {a.shape}")
-        return a.transpose(self.axes)
+class Permute(Function):
+    any_dtype = True
+
+    def forward(self, a: np.ndarray, dims: tuple[int, ...]) -> np.ndarray:
+        self.dims = tuple(_dim_index("permute", d, a.ndim) for d in dims)
+        if sorted(self.dims) != list(range(a.ndim)):
+            raise ValueError(f"permute: dims {dims} are not an order of the {a.ndim} dims")
+        return a.transpose(self.dims)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        """y = a with axes permuted:  dL/da = g with the inverse permutation."""
-        return g.transpose(np.argsort(self.axes))
+        """y = a with its dims reordered:  dL/da = g with the inverse order."""
+        return g.transpose(np.argsort(self.dims))
 
 
 class GetItem(Function):
+    any_dtype = True
+
     def forward(self, a: np.ndarray, index: Any) -> np.ndarray:
-        if isinstance(index, Tensor) or (
-            isinstance(index, tuple) and any(isinstance(i, Tensor) for i in index)
-        ):
-            raise TypeError("indexing: use integers, slices or numpy arrays, not Tensors")
         self.shape, self.dtype, self.index = a.shape, a.dtype, index
         return a[index]
 
@@ -272,6 +237,8 @@ class GetItem(Function):
 
 
 class Concatenate(Function):
+    any_dtype = True
+
     def forward(self, *arrays: np.ndarray, axis: int = 0) -> np.ndarray:
         try:
             y = np.concatenate(arrays, axis=axis)
@@ -287,6 +254,20 @@ class Concatenate(Function):
     def backward(self, g: np.ndarray) -> tuple[np.ndarray, ...]:
         """y = [a1, a2, ...] joined along ``axis``:  dL/dai = the slice of g that came from ai."""
         return tuple(np.split(g, self.splits, axis=self.axis))
+
+
+# --- argument helpers -----------------------------------------------------------------------
+def _dim_index(op: str, dim: Any, ndim: int) -> int:
+    """One dim as a position from 0 (negative dims count from the end), checked."""
+    if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+        raise TypeError(f"{op}: dim must be one int, as in PyTorch, got {dim!r}")
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim} is out of range for a {ndim}-D Tensor")
+    return int(dim) % max(ndim, 1)
+
+
+def _shape(a: Any) -> tuple[int, ...]:
+    return a.shape if isinstance(a, Tensor) else np.shape(a)
 
 
 # --- the public functions -------------------------------------------------------------------
@@ -315,8 +296,12 @@ def neg(a: Any) -> Tensor:
     return Neg.apply(a)
 
 
-def pow(a: Any, exponent: float) -> Tensor:
-    """``a ** exponent`` for a number ``exponent`` (for a Tensor exponent use exp(b * log(a)))."""
+def pow(a: Any, exponent: Any) -> Tensor:
+    """``a ** exponent``: a Tensor to a number power, or a positive number to a Tensor power."""
+    if isinstance(exponent, Tensor) and not isinstance(a, Tensor) and np.ndim(a) == 0:
+        if not a > 0:
+            raise ValueError(f"pow: {a} ** x needs a positive base (its gradient has ln(base))")
+        return RPow.apply(exponent, base=float(a))
     if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
         raise TypeError("pow: the exponent must be a number; for a Tensor use exp(b * log(a))")
     return Pow.apply(a, exponent=float(exponent))
@@ -338,8 +323,12 @@ def abs(a: Any) -> Tensor:
 
 
 def astype(a: Tensor, dtype: Any) -> Tensor:
-    """``a`` converted to float32 or float64."""
-    return AsType.apply(a, dtype=_checked_dtype(dtype))
+    """``a`` as float32, float64, int64 or bool; only float to float keeps the gradient path
+    (an int64 or bool Tensor never requires grad, as in PyTorch)."""
+    dtype = _checked_dtype(dtype, DTYPES)
+    if a.dtype in FLOAT_DTYPES and dtype in FLOAT_DTYPES:
+        return AsType.apply(a, dtype=dtype)
+    return Tensor(a.data.astype(dtype), dtype=dtype)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -347,36 +336,75 @@ def matmul(a: Any, b: Any) -> Tensor:
     return MatMul.apply(a, b)
 
 
-def sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (all axes when None)."""
-    return Sum.apply(a, axis=axis, keepdims=keepdims)
-
-
-def mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Mean over ``axis`` (all axes when None)."""
-    return Mean.apply(a, axis=axis, keepdims=keepdims)
-
-
-def max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis`` (all axes when None); ties share the gradient."""
-    return Max.apply(a, axis=axis, keepdims=keepdims)
-
-
 def reshape(a: Any, shape: Sequence[int]) -> Tensor:
     """The same values in a new shape (one entry may be -1)."""
     return Reshape.apply(a, shape=tuple(shape))
 
 
-def transpose(a: Any, axes: Sequence[int] | None = None) -> Tensor:
-    """Permute the axes (reverse them when ``axes`` is None)."""
-    return Transpose.apply(a, axes=axes)
+def permute(a: Any, dims: Sequence[int]) -> Tensor:
+    """The dims reordered: dim ``i`` of the result is dim ``dims[i]`` of ``a``."""
+    return Permute.apply(a, dims=tuple(dims))
+
+
+def transpose(a: Any, dim0: int, dim1: int) -> Tensor:
+    """``a`` with dims ``dim0`` and ``dim1`` swapped (``torch.transpose``)."""
+    dims = list(range(len(_shape(a))))
+    i, j = (_dim_index("transpose", d, len(dims)) for d in (dim0, dim1))
+    dims[i], dims[j] = dims[j], dims[i]
+    return permute(a, dims)
+
+
+def unsqueeze(a: Any, dim: int) -> Tensor:
+    """``a`` with a new dim of length 1 at position ``dim`` of the result."""
+    shape = list(_shape(a))
+    shape.insert(_dim_index("unsqueeze", dim, len(shape) + 1), 1)
+    return reshape(a, shape)
+
+
+def squeeze(a: Any, dim: Axis = None) -> Tensor:
+    """``a`` without its dims of length 1 (only those in ``dim`` when given; others stay)."""
+    shape = _shape(a)
+    dims = range(len(shape)) if dim is None else dim if isinstance(dim, tuple) else (dim,)
+    drop = {_dim_index("squeeze", d, len(shape)) for d in dims}
+    return reshape(a, [n for i, n in enumerate(shape) if i not in drop or n != 1])
+
+
+def flatten(a: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """``a`` with dims ``start_dim`` to ``end_dim`` (included) merged into one."""
+    shape = _shape(a) or (1,)
+    start, end = (_dim_index("flatten", d, len(shape)) for d in (start_dim, end_dim))
+    return reshape(a, (*shape[:start], math.prod(shape[start : end + 1]), *shape[end + 1 :]))
 
 
 def getitem(a: Any, index: Any) -> Tensor:
-    """``a[index]``: integers, slices, ``None``, ``...`` and integer or boolean arrays."""
-    return GetItem.apply(a, index=index)
+    """``a[index]``: ints, slices, ``None``, ``...``, int arrays and bool masks (arrays or the
+    int64/bool Tensors that comparisons and ``argmax`` return)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(i, Tensor) and i.dtype in FLOAT_DTYPES for i in parts):
+        raise TypeError("indexing: an index Tensor must be int64 or bool; convert with .long()")
+    parts = tuple(i.data if isinstance(i, Tensor) else i for i in parts)
+    return GetItem.apply(a, index=parts if isinstance(index, tuple) else parts[0])
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join Tensors along an existing axis."""
     return Concatenate.apply(*tensors, axis=axis)
+
+
+# --- comparisons: bool Tensors, never part of a graph ----------------------------------------
+def _comparison(name: str, ufunc: np.ufunc, symbol: str) -> Callable[[Any, Any], Tensor]:
+    def compare(a: Any, b: Any) -> Tensor:
+        a, b = (x.data if isinstance(x, Tensor) else np.asarray(x) for x in (a, b))
+        if b.dtype.kind not in "biuf":  # None, a string: Python's == falls back to ``is``
+            return NotImplemented
+        _broadcast_shape(name, a, b)
+        return Tensor(ufunc(a, b), dtype=np.bool_)
+
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = f"Elementwise ``a {symbol} b`` (broadcast), as a bool Tensor."
+    return compare
+
+
+eq, ne = _comparison("eq", np.equal, "=="), _comparison("ne", np.not_equal, "!=")
+lt, le = _comparison("lt", np.less, "<"), _comparison("le", np.less_equal, "<=")
+gt, ge = _comparison("gt", np.greater, ">"), _comparison("ge", np.greater_equal, ">=")

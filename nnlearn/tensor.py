@@ -1,45 +1,61 @@
-"""Tensors, Functions and the graph walk: the engine that makes backpropagation visible.
+"""Tensors and Functions: the engine that makes backpropagation visible.
 
 A :class:`Tensor` holds a numpy array ``data`` and, after ``backward()``, the gradient of a
 scalar with respect to it in ``grad`` (same shape as ``data``). Every operation that makes a
 Tensor out of other Tensors is a :class:`Function` (the operations live in
-:mod:`nnlearn.functional`): ``forward`` computes the value from numpy arrays and ``backward``
-turns the gradient of the output into the gradients of the inputs. The Function that made a
-Tensor is remembered, so the Tensors and Functions form a graph.
+:mod:`nnlearn.functional` and :mod:`nnlearn.reductions`): ``forward`` computes the value from
+numpy arrays and ``backward`` turns the gradient of the output into the gradients of the
+inputs. The Function that made a Tensor is remembered, so the Tensors and Functions form a
+graph, which ``backward()`` walks in reverse topological order (:mod:`nnlearn.autograd` says
+why, and why gradients accumulate).
 
-``backward()`` walks that graph from the output back to the leaves in *reverse topological
-order*: a node is processed only after every node that uses it, because its gradient is the
-sum of the contributions from all of its users (the multivariable chain rule). Processing a
-node earlier would pass on an incomplete gradient.
+**Names.** A name PyTorch has means what it means in PyTorch: ``transpose(0, 1)`` swaps two
+dims, ``max(dim)`` returns ``(values, indices)``, ``x == y`` compares elements, ``p -= ...``
+changes ``p`` in place. Where nnlearn cannot do what PyTorch does, it raises an error that
+says what to write instead; it never returns a different result silently. numpy's
+``axis=``/``keepdims=`` are accepted beside ``dim=``/``keepdim=``.
 
 Rules, as in PyTorch:
 
-* Gradients **accumulate**: each ``backward()`` *adds* into ``grad``. Call ``zero_grad()`` (or an
-  optimizer's ``zero_grad()``) before the next backward pass, or the gradients of both passes
-  are summed.
 * Only leaves (Tensors you created with ``requires_grad=True``) keep ``grad``; an intermediate
-  Tensor keeps it only after ``retain_grad()``.
-* Inside ``with no_grad():`` no graph is recorded.
+  Tensor keeps it only after ``retain_grad()``. Inside ``with no_grad():`` no graph is recorded.
+  ``grad`` is a numpy array (PyTorch's is a Tensor): clear it with ``zero_grad()`` or
+  ``x.grad = None``.
+* ``+=``, ``-=``, ``*=``, ``/=``, ``zero_()`` and ``copy_()`` change ``data`` in place: on a
+  parameter only inside ``no_grad()``, never on a Tensor in a graph (:mod:`nnlearn.inplace`).
 
-Dtypes (one rule): a Tensor is float32 or float64. float32/float64 numpy arrays keep their
-dtype; anything else (lists, Python numbers, integer arrays) becomes the default dtype,
-float32 as in PyTorch (see :func:`set_default_dtype`). Python numbers and numpy arrays used as
-operands take the dtype of the Tensor they meet. Two Tensors of different dtypes never mix
-silently: the operation raises a ``TypeError`` naming both dtypes; convert one with
-``astype``.
+Dtypes: a Tensor is float32 or float64, or, without gradients, bool (comparisons) or int64
+(indices from ``argmax``, ``max(dim)``). A differentiable operation refuses bool and int64
+Tensors: convert with ``.float()``, ``.double()`` or ``.astype(...)``. float32/float64 numpy
+arrays keep their dtype; anything else (lists, numbers, integer arrays) becomes the default
+dtype, float32 as in PyTorch (see :func:`set_default_dtype`). Numbers and numpy arrays used as
+operands take the dtype of the Tensor they meet. Two Tensors of different float dtypes never
+mix silently: the operation raises a ``TypeError``; convert one with ``astype``.
+
+A Tensor made from a float numpy array shares it (as ``torch.from_numpy``), and ``view`` is
+``reshape``: numpy has no strides to refuse, so ``view`` works where PyTorch needs ``reshape``.
+Tensor's methods call the operation modules, which import this one, so they import them when
+first called: :mod:`nnlearn.functional`, :mod:`nnlearn.reductions`, :mod:`nnlearn.inplace`,
+and, for ``relu()``, ``tanh()`` and ``sigmoid()`` only, :mod:`nnlearn.activations` (chapter
+02), the engine's one lazy dependency on a later chapter.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from nnlearn import autograd
+from nnlearn.autograd import is_grad_enabled
+from nnlearn.autograd import no_grad as no_grad  # nnlearn.tensor.no_grad, as before the split
+from nnlearn.autograd import unbroadcast as unbroadcast
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+DTYPES = (*FLOAT_DTYPES, np.dtype(np.int64), np.dtype(np.bool_))
 _default_dtype = np.dtype(np.float32)
-_grad_enabled = True
 
 
 def set_default_dtype(dtype: Any) -> None:
@@ -53,43 +69,25 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype
 
 
-def _checked_dtype(dtype: Any) -> np.dtype:
+def _checked_dtype(dtype: Any, allowed: tuple[np.dtype, ...] = FLOAT_DTYPES) -> np.dtype:
     dtype = np.dtype(dtype)
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"nnlearn Tensors are float32 or float64, not {dtype}")
+    if dtype not in allowed:
+        raise TypeError(f"nnlearn Tensors here are {' or '.join(map(str, allowed))}, not {dtype}")
     return dtype
 
 
-@contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Context (or decorator) in which operations record no graph, e.g. for evaluation."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+def _calls(path: str, reflected: bool = False) -> Callable[..., Any]:
+    """A Tensor method that calls ``nnlearn.<path>`` with the Tensor as first argument (as the
+    second when ``reflected``, for ``2 - x``); the module is imported at the first call."""
+    module, name = path.split(".")
 
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        function = getattr(importlib.import_module(f"nnlearn.{module}"), name)
+        return function(args[0], self) if reflected else function(self, *args, **kwargs)
 
-def is_grad_enabled() -> bool:
-    """Whether operations currently record the graph for ``backward()``."""
-    return _grad_enabled
-
-
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a gradient back to the shape of the input that was broadcast.
-
-    Broadcasting copies an input along new leading axes and along axes of length 1, so each
-    input element is used several times; its gradient is the sum over those uses.
-    """
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    summed = grad.sum(axis=tuple(range(extra))) if extra > 0 else grad
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and summed.shape[i] != 1)
-    if stretched:
-        summed = summed.sum(axis=stretched, keepdims=True)
-    return summed.reshape(shape)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Calls ``nnlearn.{path}`` ({'other, self' if reflected else 'self, ...'})."
+    return method
 
 
 class Tensor:
@@ -99,18 +97,23 @@ class Tensor:
         data: array-like values. float32/float64 arrays keep their dtype; anything else becomes
             the default dtype (float32) unless ``dtype`` is given.
         requires_grad: whether ``backward()`` should compute ``grad`` for this Tensor.
-        dtype: float32 or float64, to convert ``data`` to.
+        dtype: float32 or float64 (or int64, bool for a Tensor without gradients).
     """
 
     # Make numpy defer to Tensor's operators: ``ndarray + Tensor`` calls ``Tensor.__radd__``.
     __array_ufunc__ = None
+    # ``==`` compares elements, so dicts and sets key Tensors by identity, as in PyTorch.
+    __hash__ = object.__hash__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _to_array(data, dtype)
         self.grad: np.ndarray | None = None
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = False
         self._ctx: Function | None = None
         self._retains_grad = False
+        self._version = 0  # in-place changes so far, so backward can refuse stale values
+        if requires_grad:
+            self.requires_grad_()
 
     # --- basic properties -------------------------------------------------------------
     @property
@@ -120,10 +123,6 @@ class Tensor:
     @property
     def ndim(self) -> int:
         return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return self.data.size
 
     @property
     def dtype(self) -> np.dtype:
@@ -139,27 +138,69 @@ class Tensor:
         """True for Tensors made by the user rather than by an operation."""
         return self._ctx is None
 
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, or the length of dimension ``dim`` (``numel()`` counts the values)."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
     def __len__(self) -> int:
         return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(")
         extra = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({body}, dtype={self.dtype}{extra})"
 
+    def __format__(self, spec: str) -> str:  # f"{loss:.3f}" formats a 0-d Tensor's value
+        return format(self.item(), spec) if self.ndim == 0 else super().__format__(spec)
+
+    # --- Python values --------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The values as a numpy array (shared, not copied)."""
         return self.data
 
-    def item(self) -> float:
-        """The value of a one-element Tensor as a Python float."""
-        if self.size != 1:
-            raise ValueError(f"item() needs a one-element Tensor, this one has shape {self.shape}")
-        return float(self.data.reshape(()))
+    def item(self) -> Any:
+        """The value of a one-element Tensor as a Python float, int or bool."""
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"item(): a Tensor with {self.data.size} elements (shape {self.shape}) cannot "
+                f"be converted to one Python number; index or reduce it first"
+            )
+        return self.data.reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self._one_value())
+
+    def __int__(self) -> int:
+        return int(self._one_value())
+
+    def _one_value(self) -> np.ndarray:
+        if self.data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return self.data.reshape(())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            amount = "no values" if self.data.size == 0 else "more than one value"
+            raise RuntimeError(
+                f"Boolean value of Tensor with {amount} is ambiguous; "
+                f"use .any() or .all(), or compare one element"
+            )
+        return bool(self.data.reshape(()))
 
     def detach(self) -> Tensor:
         """A new leaf Tensor sharing the values, cut from the graph."""
-        return Tensor(self.data)
+        return Tensor(self.data, dtype=self.dtype)
 
     # --- gradients --------------------------------------------------------------------
     def zero_grad(self) -> None:
@@ -170,169 +211,130 @@ class Tensor:
         """Keep ``grad`` on this intermediate Tensor too, for inspection."""
         self._retains_grad = True
 
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Switch gradient tracking of a leaf on (or off), in place; returns this Tensor."""
+        if requires_grad and self.dtype not in FLOAT_DTYPES:
+            raise RuntimeError(
+                f"only float Tensors can require gradients, this one is {self.dtype}; "
+                f"convert it with .float() or .double()"
+            )
+        if not requires_grad and not self.is_leaf:
+            raise RuntimeError("requires_grad_(False) works on leaves; use detach() here")
+        self.requires_grad = bool(requires_grad)
+        return self
+
     def backward(self, grad: Any = None) -> None:
         """Backpropagate: add d(self)/d(leaf) into ``leaf.grad`` for every leaf in the graph.
 
-        Args:
-            grad: the gradient of the final scalar with respect to this Tensor (same shape).
-                It may be left out only when this Tensor holds a single value (a loss); then
-                it is 1.
+        ``grad`` is the gradient of the final scalar with respect to this Tensor (same shape);
+        it may be left out only for a single value (a loss), then it is 1. The walk itself is
+        :func:`nnlearn.autograd.backward`.
         """
-        if not self.requires_grad:
-            raise RuntimeError(
-                "backward() on a Tensor that does not require grad: no input had "
-                "requires_grad=True, or it was computed inside no_grad()"
-            )
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(
-                    f"backward() without a gradient needs a single value, but this Tensor has "
-                    f"shape {self.shape}. Reduce it to a scalar first (e.g. .sum()), or pass "
-                    f"the gradient of your final value with respect to it, e.g. "
-                    f"t.backward(np.ones({self.shape}))"
-                )
-            grad = np.ones_like(self.data)
-        else:
-            grad = _to_array(grad, self.dtype)
-            if grad.shape != self.shape:
-                raise ValueError(
-                    f"backward(): the gradient has shape {grad.shape} but the Tensor has "
-                    f"shape {self.shape}; they must match"
-                )
-        grads: dict[int, np.ndarray] = {id(self): grad}
-        for node in reversed(self.topological_order()):
-            node_grad = grads.pop(id(node), None)
-            if node_grad is None:
-                continue
-            if node.is_leaf or node._retains_grad:
-                node._accumulate(node_grad)
-            if node.is_leaf:
-                continue
-            ctx = node._ctx
-            input_grads = ctx.backward(node_grad)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            for parent, parent_grad in zip(ctx.parents, input_grads, strict=True):
-                if parent_grad is None or not parent.requires_grad:
-                    continue
-                parent_grad = unbroadcast(parent_grad, parent.shape)
-                key = id(parent)
-                grads[key] = grads[key] + parent_grad if key in grads else parent_grad
+        autograd.backward(self, grad)
+
+    def topological_order(self) -> list[Tensor]:
+        """Every Tensor that requires grad and leads to this one, inputs before users."""
+        return autograd.topological_order(self)
 
     def _accumulate(self, grad: np.ndarray) -> None:
         # A copy on first use: the array may be shared with other nodes' gradients.
         self.grad = grad.astype(self.dtype, copy=True) if self.grad is None else self.grad + grad
 
-    def topological_order(self) -> list[Tensor]:
-        """Every Tensor that requires grad and leads to this one, inputs before users.
+    # --- operations: each method calls the function named, with this Tensor first ----------
+    __add__, __radd__ = _calls("functional.add"), _calls("functional.add", reflected=True)
+    __sub__, __rsub__ = _calls("functional.sub"), _calls("functional.sub", reflected=True)
+    __mul__, __rmul__ = _calls("functional.mul"), _calls("functional.mul", reflected=True)
+    __truediv__ = _calls("functional.div")
+    __rtruediv__ = _calls("functional.div", reflected=True)
+    __matmul__ = _calls("functional.matmul")
+    __rmatmul__ = _calls("functional.matmul", reflected=True)
+    __pow__, __rpow__ = _calls("functional.pow"), _calls("functional.pow", reflected=True)
+    __neg__ = _calls("functional.neg")
+    __getitem__ = _calls("functional.getitem")
+    exp, log, abs = _calls("functional.exp"), _calls("functional.log"), _calls("functional.abs")
+    relu, tanh = _calls("activations.relu"), _calls("activations.tanh")
+    sigmoid = _calls("activations.sigmoid")
 
-        Iterative depth-first search, so deep graphs (long chains) do not hit Python's
-        recursion limit.
-        """
-        order: list[Tensor] = []
-        visited: set[int] = set()
-        stack: list[tuple[Tensor, bool]] = [(self, False)]
-        while stack:
-            node, children_done = stack.pop()
-            if children_done:
-                order.append(node)
-                continue
-            if id(node) in visited:
-                continue
-            visited.add(id(node))
-            stack.append((node, True))
-            if node._ctx is not None:
-                for parent in node._ctx.parents:
-                    if parent.requires_grad and id(parent) not in visited:
-                        stack.append((parent, False))
-        return order
+    # Comparisons give bool Tensors without gradients.
+    __eq__, __ne__ = _calls("functional.eq"), _calls("functional.ne")
+    __lt__, __le__ = _calls("functional.lt"), _calls("functional.le")
+    __gt__, __ge__ = _calls("functional.gt"), _calls("functional.ge")
 
-    # --- operators (each is a Function in nnlearn.functional) ----------------------------
-    def __add__(self, other: Any) -> Tensor:
-        return _functional().add(self, other)
+    # In place: ``p -= lr * p.grad`` changes ``p`` itself (rules in nnlearn.inplace).
+    __iadd__ = add_ = _calls("inplace.add_")
+    __isub__ = sub_ = _calls("inplace.sub_")
+    __imul__ = mul_ = _calls("inplace.mul_")
+    __itruediv__ = div_ = _calls("inplace.div_")
+    zero_, copy_ = _calls("inplace.zero_"), _calls("inplace.copy_")
 
-    def __radd__(self, other: Any) -> Tensor:
-        return _functional().add(other, self)
+    # Reductions: dim=/keepdim= as in PyTorch, or numpy's axis=/keepdims=.
+    sum, mean = _calls("reductions.sum"), _calls("reductions.mean")
+    amax, amin = _calls("reductions.amax"), _calls("reductions.amin")
+    max, min = _calls("reductions.max"), _calls("reductions.min")
+    argmax, argmin = _calls("reductions.argmax"), _calls("reductions.argmin")
+    any, all = _calls("reductions.any"), _calls("reductions.all")
 
-    def __sub__(self, other: Any) -> Tensor:
-        return _functional().sub(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _functional().sub(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _functional().mul(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _functional().mul(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _functional().div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _functional().div(other, self)
-
-    def __neg__(self) -> Tensor:
-        return _functional().neg(self)
-
-    def __pow__(self, exponent: float) -> Tensor:
-        return _functional().pow(self, exponent)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _functional().matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return _functional().matmul(other, self)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return _functional().getitem(self, index)
-
-    def exp(self) -> Tensor:
-        return _functional().exp(self)
-
-    def log(self) -> Tensor:
-        return _functional().log(self)
-
-    def abs(self) -> Tensor:
-        return _functional().abs(self)
-
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _functional().sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _functional().mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _functional().max(self, axis=axis, keepdims=keepdims)
+    # Shapes.
+    unsqueeze, squeeze = _calls("functional.unsqueeze"), _calls("functional.squeeze")
+    flatten = _calls("functional.flatten")
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        if len(shape) == 1 and not isinstance(shape[0], int):
-            shape = tuple(shape[0])
-        return _functional().reshape(self, shape)
+        """The same values in shape ``shape`` (``reshape(2, 3)`` or ``reshape((2, 3))``)."""
+        return _functional().reshape(self, _shape_arguments(shape))
 
-    def transpose(self, *axes: int) -> Tensor:
-        return _functional().transpose(self, axes or None)
+    view = reshape  # see the module docstring
+
+    def permute(self, *dims: int | Sequence[int]) -> Tensor:
+        """The dims reordered: dim ``i`` of the result is dim ``dims[i]`` of this Tensor."""
+        return _functional().permute(self, _shape_arguments(dims))
+
+    def transpose(self, *dims: int) -> Tensor:
+        """Swap two dims, ``transpose(dim0, dim1)``, as ``torch.transpose``."""
+        if len(dims) != 2:
+            raise TypeError(
+                f"transpose(dim0, dim1) swaps two dims, as in PyTorch (got {len(dims)} "
+                f"arguments); use .T to reverse all dims or permute(...) to reorder them"
+            )
+        return _functional().transpose(self, *dims)
 
     @property
     def T(self) -> Tensor:
-        return _functional().transpose(self, None)
+        """The dims in reverse order (for a matrix, its transpose)."""
+        return _functional().permute(self, range(self.ndim)[::-1])
 
+    # Dtypes.
     def astype(self, dtype: Any) -> Tensor:
-        """This Tensor converted to ``dtype``; gradients flow back converted to the old one."""
+        """This Tensor as ``dtype``; between float dtypes gradients flow back converted."""
         return _functional().astype(self, dtype)
 
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
 
-def _functional():  # imported late: functional.py imports this module
-    from nnlearn import functional
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
 
-    return functional
+    def long(self) -> Tensor:
+        return self.astype(np.int64)
+
+    def bool(self) -> Tensor:
+        return self.astype(np.bool_)
+
+
+def _functional() -> Any:  # imported late: functional.py imports this module
+    return importlib.import_module("nnlearn.functional")
+
+
+def _shape_arguments(args: tuple) -> tuple[int, ...]:
+    """``f(2, 3)`` and ``f((2, 3))`` both mean (2, 3), as in PyTorch."""
+    single = len(args) == 1 and not isinstance(args[0], int | np.integer)
+    return tuple(args[0]) if single else args
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
-        data = data.data
+        data, dtype = data.data, dtype if dtype is not None else data.dtype
     if dtype is not None:
-        return np.asarray(data, dtype=_checked_dtype(dtype))
+        return np.asarray(data, dtype=_checked_dtype(dtype, DTYPES))
     array = np.asarray(data)
     if isinstance(data, (np.ndarray, np.floating)) and array.dtype in FLOAT_DTYPES:
         return array
@@ -349,14 +351,18 @@ class Function:
     * ``backward(self, grad_output) -> ndarray | tuple``: given dL/d(output) (the output's
       shape), return dL/d(input) for each input, in order (``None`` for an input that needs no
       gradient). A gradient may have the broadcast shape: the engine sums it back to the
-      input's shape (:func:`unbroadcast`), so no Function repeats that step.
+      input's shape (:func:`~nnlearn.autograd.unbroadcast`), so no Function repeats that step.
 
     Call an operation with ``MyFunction.apply(*inputs, **options)``; it returns a Tensor that
-    remembers the Function (and so its inputs) when any input requires grad.
+    remembers the Function (and so its inputs) when any input requires grad. A Function that
+    only selects or moves values sets ``any_dtype = True`` to take bool and int64 Tensors too.
     """
+
+    any_dtype = False
 
     def __init__(self, *parents: Tensor) -> None:
         self.parents = parents
+        self.versions = tuple(p._version for p in parents)
 
     @property
     def name(self) -> str:
@@ -368,20 +374,37 @@ class Function:
     def backward(self, grad_output: np.ndarray) -> np.ndarray | tuple[np.ndarray | None, ...]:
         raise NotImplementedError
 
+    def check_unchanged(self, output: Tensor) -> None:
+        """Raise if an input or the output changed in place since ``forward``: the values
+        ``backward`` saved would be stale."""
+        if output._version or tuple(p._version for p in self.parents) != self.versions:
+            raise RuntimeError(
+                f"{self.name}: an input or output was changed in place (+=, zero_(), ...) "
+                f"after this operation ran, so its gradient cannot be computed; change it "
+                f"after backward(), or write x = x + y to make a new Tensor"
+            )
+
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Tensor:
-        tensors = _as_tensors(cls.__name__, inputs)
+        tensors = _as_tensors(cls.__name__, inputs, cls.any_dtype)
         ctx = cls(*tensors)
-        out = Tensor(ctx.forward(*(t.data for t in tensors), **options))
-        if _grad_enabled and any(t.requires_grad for t in tensors):
+        value = ctx.forward(*(t.data for t in tensors), **options)
+        out = Tensor(value, dtype=value.dtype if cls.any_dtype else None)
+        if is_grad_enabled() and any(t.requires_grad for t in tensors):
             out.requires_grad = True
             out._ctx = ctx
         return out
 
 
-def _as_tensors(op: str, inputs: Sequence[Any]) -> list[Tensor]:
+def _as_tensors(op: str, inputs: Sequence[Any], any_dtype: bool = False) -> list[Tensor]:
     """The inputs as Tensors: non-Tensors take the dtype of the Tensors they meet."""
     dtypes = {x.dtype for x in inputs if isinstance(x, Tensor)}
+    if not any_dtype and not dtypes <= set(FLOAT_DTYPES):
+        other = " and ".join(sorted(str(d) for d in dtypes - set(FLOAT_DTYPES)))
+        raise TypeError(
+            f"{op}: a {other} Tensor (from a comparison or an index) cannot enter a "
+            f"differentiable operation; convert it with .float(), .double() or .astype(...)"
+        )
     if len(dtypes) > 1:
         names = " and ".join(sorted(str(d) for d in dtypes))
         raise TypeError(

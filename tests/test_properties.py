@@ -1,4 +1,5 @@
-"""Property tests: broadcasting gradients and reductions agree with torch for any shapes."""
+"""Property tests: broadcasting gradients, reductions and shape operations agree with torch for
+any shapes and dims."""
 
 import numpy as np
 import torch
@@ -6,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
+import nnlearn as nl
 from nnlearn.parity import check_function
 
 BINARY = {
@@ -42,21 +44,65 @@ def test_broadcast_gradients_sum_back_to_each_input_shape(op, shapes, seed):
     shape=array_shapes(min_dims=1, max_dims=4, max_side=4),
     data=st.data(),
     keepdims=st.booleans(),
-    reduction=st.sampled_from(["sum", "mean", "max"]),
+    reduction=st.sampled_from(["sum", "mean", "amax", "amin"]),
 )
 def test_reductions_over_any_axes_match_torch(shape, data, keepdims, reduction):
     axes = tuple(
         sorted(data.draw(st.sets(st.integers(0, len(shape) - 1), min_size=1), label="axes"))
     )
-    torch_reduction = {"sum": torch.sum, "mean": torch.mean, "max": torch.amax}[reduction]
     x = _values(shape, len(shape))
     report = check_function(
         lambda t: getattr(t, reduction)(axis=axes, keepdims=keepdims),
-        lambda t: torch_reduction(t, dim=axes, keepdim=keepdims),
+        lambda t: getattr(t, reduction)(dim=axes, keepdim=keepdims),
         x,
         device="cpu",
     )
     report.assert_ok()
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=array_shapes(min_dims=1, max_dims=4, max_side=4), data=st.data())
+def test_max_and_min_along_any_dim_match_torch_values_indices_and_gradient(shape, data):
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    keepdim, which = (
+        data.draw(st.booleans(), label="keepdim"),
+        data.draw(st.sampled_from(["max", "min"])),
+    )
+    ties = np.random.default_rng(len(shape)).integers(-1, 2, shape).astype(np.float64)
+    check_function(
+        lambda t: getattr(t, which)(dim, keepdim).values,
+        lambda t: getattr(t, which)(dim, keepdim).values,
+        ties,
+        device="cpu",
+    ).assert_ok()
+    indices = getattr(nl.Tensor(ties), which)(dim, keepdim).indices
+    expected = getattr(torch.tensor(ties), which)(dim, keepdim).indices
+    assert indices.dtype == np.int64
+    np.testing.assert_array_equal(indices.numpy(), expected.numpy())
+
+
+SHAPE_OPS = {
+    "transpose": lambda t, dims: t.transpose(dims[0], dims[-1]),
+    "permute": lambda t, dims: t.permute(*dims),
+    "unsqueeze": lambda t, dims: t.unsqueeze(dims[0]),
+    "squeeze": lambda t, dims: t.squeeze(dims[0]),
+    "flatten": lambda t, dims: t.flatten(min(dims[0], dims[-1]), max(dims[0], dims[-1])),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=3),
+    op=st.sampled_from(sorted(SHAPE_OPS)),
+    data=st.data(),
+)
+def test_shape_operations_match_torch_for_any_shape_and_dims(shape, op, data):
+    dims = data.draw(st.permutations(range(len(shape))), label="dims")
+    x = _values(shape, len(shape))
+    function = SHAPE_OPS[op]
+    check_function(
+        lambda t: function(t, dims), lambda t: function(t, dims), x, device="cpu"
+    ).assert_ok()
 
 
 @settings(max_examples=40, deadline=None)

@@ -93,21 +93,61 @@ OP_CASES = [
         lambda a: a.mean(dim=0, keepdim=True),
         ((3, 4),),
     ),
-    OpCase("max_all", lambda a: a.max(), torch.amax, ((3, 4),)),
-    OpCase("max_axis", lambda a: a.max(axis=1), lambda a: a.amax(dim=1), ((3, 4),)),
-    OpCase("max_ties_shared", lambda a: a.max(axis=0), lambda a: a.amax(dim=0), ((6, 4),), "ties"),
+    OpCase(
+        "sum_dim_keepdim", lambda a: a.sum(1, keepdim=True), lambda a: a.sum(1, True), ((3, 4),)
+    ),
+    OpCase(
+        "mean_dim_tuple", lambda a: a.mean(dim=(0, 2)), lambda a: a.mean(dim=(0, 2)), ((2, 3, 4),)
+    ),
+    OpCase("max_all", lambda a: a.max(), lambda a: a.max(), ((3, 4),)),
+    OpCase("max_all_ties_shared", lambda a: a.max(), lambda a: a.max(), ((3, 4),), "ties"),
+    OpCase("min_all_ties_shared", lambda a: a.min(), lambda a: a.min(), ((3, 4),), "ties"),
+    OpCase("amax_axis", lambda a: a.amax(axis=1), lambda a: a.amax(dim=1), ((3, 4),)),
+    OpCase("amax_ties_shared", lambda a: a.amax(dim=0), lambda a: a.amax(dim=0), ((6, 4),), "ties"),
+    OpCase("amin_dims", lambda a: a.amin(dim=(0, 2)), lambda a: a.amin(dim=(0, 2)), ((2, 3, 4),)),
+    OpCase("amin_ties_shared", lambda a: a.amin(1), lambda a: a.amin(1), ((4, 6),), "ties"),
+    OpCase("max_dim_values", lambda a: a.max(1)[0], lambda a: a.max(1)[0], ((3, 4),)),
+    OpCase(
+        "max_dim_keepdim",
+        lambda a: a.max(0, True).values,
+        lambda a: a.max(0, True).values,
+        ((3, 4),),
+    ),
+    OpCase(
+        "max_dim_ties_to_index",
+        lambda a: a.max(dim=0).values,
+        lambda a: a.max(dim=0).values,
+        ((6, 4),),
+        "ties",
+    ),
+    OpCase("min_dim_values", lambda a: a.min(-1).values, lambda a: a.min(-1).values, ((2, 3, 4),)),
+    OpCase(
+        "min_dim_ties_to_index", lambda a: a.min(1)[0], lambda a: a.min(1)[0], ((4, 6),), "ties"
+    ),
+    OpCase("rpow", lambda a: 2**a, lambda a: 2**a, ((3, 4),)),
+    OpCase("rpow_fraction", lambda a: 0.5**a, lambda a: 0.5**a, ((5,),)),
     OpCase("reshape", lambda a: a.reshape(4, 3), lambda a: a.reshape(4, 3), ((3, 4),)),
     OpCase("reshape_infer", lambda a: a.reshape((-1, 2)), lambda a: a.reshape(-1, 2), ((3, 4),)),
-    OpCase("transpose", lambda a: a.T, lambda a: a.T, ((3, 4),)),
+    OpCase("view_flat", lambda a: a.view(-1), lambda a: a.view(-1), ((3, 4),)),
+    OpCase("T", lambda a: a.T, lambda a: a.T, ((3, 4),)),
+    OpCase("transpose_swaps", lambda a: a.transpose(0, 1), lambda a: a.transpose(0, 1), ((3, 4),)),
     OpCase(
-        "transpose_axes", lambda a: a.transpose(2, 0, 1), lambda a: a.permute(2, 0, 1), ((2, 3, 4),)
+        "transpose_3d", lambda a: a.transpose(-1, 0), lambda a: a.transpose(-1, 0), ((2, 3, 4),)
     ),
+    OpCase("permute", lambda a: a.permute(2, 0, 1), lambda a: a.permute(2, 0, 1), ((2, 3, 4),)),
+    OpCase("unsqueeze", lambda a: a.unsqueeze(1), lambda a: a.unsqueeze(1), ((3, 4),)),
+    OpCase("squeeze_all", lambda a: a.squeeze(), lambda a: a.squeeze(), ((3, 1, 4, 1),)),
+    OpCase("squeeze_dim", lambda a: a.squeeze(-1), lambda a: a.squeeze(-1), ((3, 1, 1),)),
+    OpCase("flatten_from_1", lambda a: a.flatten(1), lambda a: a.flatten(1), ((2, 3, 4),)),
     OpCase("getitem_slice", lambda a: a[1:, ::2], lambda a: a[1:, ::2], ((3, 4),)),
     OpCase("getitem_integer", lambda a: a[1], lambda a: a[1], ((3, 4),)),
     OpCase(
         "getitem_repeated_rows", lambda a: a[REPEATED], lambda a: a[_index(a, REPEATED)], ((3, 4),)
     ),
     OpCase("getitem_mask", lambda a: a[MASK], lambda a: a[_index(a, MASK)], ((3, 4),)),
+    OpCase("getitem_comparison_mask", lambda a: a[a > 0], lambda a: a[a > 0], ((3, 4),)),
+    OpCase("getitem_argmax", lambda a: a[a.argmax(0)], lambda a: a[a.argmax(0)], ((3, 4),)),
+    OpCase("mul_float_mask", lambda a: a * (a > 0).astype(a.dtype), lambda a: a * (a > 0), ((5,),)),
     OpCase(
         "concatenate",
         lambda a, b: nl.concatenate([a, b], axis=1),
