@@ -9,33 +9,36 @@ import importlib
 from typing import Any
 
 from nnlearn import functional
+from nnlearn.autograd import is_grad_enabled, no_grad
 from nnlearn.display import show_source
 from nnlearn.functional import concatenate
 from nnlearn.seeding import rng, seed_everything
-from nnlearn.tensor import (
-    Function,
-    Tensor,
-    get_default_dtype,
-    is_grad_enabled,
-    no_grad,
-    set_default_dtype,
-)
+from nnlearn.tensor import Function, Tensor, get_default_dtype, set_default_dtype
 
 __version__ = "0.1.0"
 
-# Modules loaded on first attribute access (PEP 562), in the order of the course.
+# Modules loaded on first attribute access (PEP 562), in the order of the course; then the
+# tools around the chapters.
 _LAZY_MODULES = (
-    "activations",
-    "initializers",
+    "activations",  # 02
+    "initializers",  # 03
     "layers",
-    "losses",
+    "losses",  # 04
+    "scalar",  # 05
+    "graph_view",
+    "gradcheck",
+    "autograd",  # 06
+    "reductions",
+    "inplace",
+    "update_rules",  # 07
+    "schedules",
     "optim",
-    "metrics",
+    "metrics",  # 08
     "data",
     "training",
     "models",
-    "gradcheck",
     "parity",
+    "report",
     "plotting",
     "widgets",
 )

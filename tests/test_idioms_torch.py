@@ -21,6 +21,8 @@ import torch
 
 import nnlearn as nl
 
+pytestmark = pytest.mark.chapter06
+
 _rng = np.random.default_rng(8)
 X = _rng.standard_normal((3, 4))
 Y = np.where(_rng.random((3, 4)) < 0.5, X, _rng.standard_normal((3, 4)))  # equal in places

@@ -12,6 +12,8 @@ import torch
 import nnlearn as nl
 from nnlearn import initializers as init
 
+pytestmark = pytest.mark.chapter03
+
 SHAPE = (400, 600)  # (fan_in, fan_out) in Keras's layout
 FAN_IN, FAN_OUT = SHAPE
 RTOL = 0.02

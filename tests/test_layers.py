@@ -9,6 +9,8 @@ import nnlearn as nl
 from nnlearn import layers
 from nnlearn.gradcheck import gradcheck
 
+pytestmark = pytest.mark.chapter03
+
 
 def test_parameter_is_a_tensor_that_requires_grad():
     p = layers.Parameter(np.ones(3))

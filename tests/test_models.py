@@ -3,7 +3,8 @@ against Keras itself where Keras has the behaviour, and fail clearly where the d
 
 The callbacks' hooks, History and EarlyStopping are in test_training.py; Keras's whole-API
 comparisons (hook order, EarlyStopping, evaluate's forms, the seed example trained by both) in
-test_keras_reference.py. Step-by-step agreement of fit with a torch loop: tests/parity.
+test_keras_reference.py. Step-by-step agreement of fit with a torch loop:
+tests/parity/test_models_parity.py.
 """
 
 import inspect
@@ -21,6 +22,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # before the first import of ke
 import keras  # noqa: E402
 
 pytestmark = [
+    pytest.mark.chapter08,
     # Keras's own variables warn under numpy 2 when turned into arrays; not nnlearn's concern.
     pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning"),

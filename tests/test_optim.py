@@ -1,12 +1,10 @@
 """Chapter 07: the optimizers' bookkeeping (params, grads, errors, names), their defaults
-against torch.optim's signatures and Keras 3's compile strings against Keras itself, the update
-rules on plain arrays against their closed forms, and the schedules' checks. Step-by-step
-parity with torch.optim is in tests/parity/test_optim_parity.py."""
+against torch.optim's signatures and Keras 3's compile strings against Keras itself. The update
+rules are in test_update_rules.py, the schedules in test_schedules.py; step-by-step parity with
+torch.optim is in tests/parity/test_optim_parity.py."""
 
-import ast
 import inspect
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +13,14 @@ import torch
 import nnlearn as nl
 from nnlearn import optim, update_rules
 
-# Keras 3.15 on torch converts its tensors to numpy in a way numpy 2 deprecates; not ours.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.chapter07,
+    # Keras 3.15 on torch converts its tensors to numpy in a way numpy 2 deprecates; not ours.
+    pytest.mark.filterwarnings(
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+    ),
+]
+
 
 ALL = [optim.SGD, optim.Adagrad, optim.RMSprop, optim.Adam, optim.AdamW]
 TORCH = {
@@ -373,100 +375,3 @@ def test_get_names_the_choices_for_an_unknown_name_and_refuses_other_types():
         optim.get("adamax")
     with pytest.raises(TypeError, match="name or an Optimizer, got int"):
         optim.get(3)
-
-
-# --- update rules on plain arrays, against closed forms ----------------------------------
-# With a constant gradient g every running average is known exactly, so T steps move theta
-# by a sum with a closed form. Start values and g are arbitrary.
-THETA0, G, T, LR, EPS = np.array([0.5, -1.0, 2.0]), np.array([0.3, -2.0, 1e-3]), 12, 0.1, 1e-8
-STEPS = np.arange(1, T + 1)[:, None]
-CLOSED_FORMS = {
-    # plain SGD: theta_T = theta_0 - T lr g
-    "sgd": (optim.sgd_update, {"momentum": 0.0, "dampening": 0.0, "nesterov": False}, LR * G),
-    # Adagrad: s_t = t g^2, step_t = lr g / (sqrt(t) |g| + eps)
-    "adagrad": (
-        optim.adagrad_update,
-        {"lr_decay": 0.0, "eps": EPS, "initial_accumulator_value": 0.0},
-        LR * G / (np.sqrt(STEPS) * np.abs(G) + EPS),
-    ),
-    # RMSprop: v_t = (1 - alpha^t) g^2
-    "rmsprop": (
-        optim.rmsprop_update,
-        {"alpha": 0.9, "eps": EPS, "momentum": 0.0, "centered": False},
-        LR * G / (np.sqrt(1 - 0.9**STEPS) * np.abs(G) + EPS),
-    ),
-    # Adam: bias-corrected m_t = g and v_t = g^2, so every step is lr g / (|g| + eps)
-    "adam": (
-        optim.adam_update,
-        {"betas": (0.9, 0.999), "eps": EPS, "amsgrad": False},
-        LR * G / (np.abs(G) + EPS),
-    ),
-}
-
-
-@pytest.mark.parametrize("name", CLOSED_FORMS)
-def test_update_rule_on_a_constant_gradient_follows_its_closed_form(name):
-    rule, settings, step = CLOSED_FORMS[name]
-    theta, state = THETA0.copy(), {}
-    for _ in range(T):
-        rule(theta, G, state, lr=LR, weight_decay=0.0, **settings)
-    total = step * T if np.ndim(step) == 1 else step.sum(axis=0)
-    np.testing.assert_allclose(theta, THETA0 - total, rtol=1e-12)
-
-
-def test_adamw_shrinks_weights_by_lr_times_decay_before_the_adam_step():
-    theta = THETA0.copy()
-    optim.adamw_update(
-        theta, np.zeros(3), {}, lr=LR, betas=(0.9, 0.999), eps=EPS, weight_decay=0.5, amsgrad=False
-    )
-    np.testing.assert_allclose(theta, THETA0 * (1 - LR * 0.5), rtol=1e-12)
-
-
-def test_bias_correction_is_one_minus_beta_to_the_step():
-    assert optim.bias_correction(0.9, 1) == pytest.approx(0.1)
-    assert optim.bias_correction(0.9, 200) == pytest.approx(1.0)
-
-
-# --- schedules ---------------------------------------------------------------------------
-def test_a_schedule_starts_at_the_base_rate_and_reports_a_list():
-    opt = optim.SGD(lr=0.3)
-    schedule = optim.ExponentialLR(opt, gamma=0.5)
-    assert schedule.get_last_lr() == [0.3] and schedule.base_lr == 0.3
-    schedule.step()
-    assert schedule.get_last_lr() == [0.15] and opt.lr == 0.15
-
-
-@pytest.mark.parametrize(
-    "make, message",
-    [
-        (lambda opt: optim.StepLR(opt, step_size=0), "StepLR: step_size must be a positive"),
-        (lambda opt: optim.StepLR(opt, step_size=2.5), "StepLR: step_size"),
-        (lambda opt: optim.CosineAnnealingLR(opt, T_max=0), "CosineAnnealingLR: T_max"),
-    ],
-)
-def test_schedule_lengths_must_be_positive_whole_epochs(make, message):
-    with pytest.raises(ValueError, match=message):
-        make(optim.SGD())
-
-
-def test_a_schedule_needs_an_optimizer_with_an_lr():
-    torch_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)])
-    with pytest.raises(TypeError, match="StepLR: SGD has no learning rate lr.*lr_scheduler"):
-        optim.StepLR(torch_opt, step_size=2)
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Every module a source file imports, at the top or inside a function."""
-    tree = ast.parse(path.read_text())
-    imports = {
-        a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names
-    }
-    froms = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    return imports | froms
-
-
-@pytest.mark.parametrize("module", ["schedules", "update_rules"])
-def test_schedules_and_update_rules_do_not_import_optim(module):
-    """optim imports them; an import back (even a late one) would be a circle."""
-    path = Path(nl.__file__).parent / f"{module}.py"
-    assert not {m for m in _imported_modules(path) if m.startswith("nnlearn")}

@@ -1,10 +1,12 @@
-"""The package as a user meets it: light import, set-up files in step, seeding, source display."""
+"""Chapter 00 (set-up): the package as a user meets it — light import, set-up files in step,
+seeding, source display."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import yaml
 from packaging.requirements import Requirement
@@ -16,6 +18,8 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
+
+pytestmark = pytest.mark.chapter00
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"pytorch": "torch"}  # conda package name -> PyPI name

@@ -2,6 +2,7 @@
 any shapes and dims."""
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +10,8 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import nnlearn as nl
 from nnlearn.parity import check_function
+
+pytestmark = pytest.mark.chapter06
 
 BINARY = {
     "add": (lambda a, b: a + b, lambda a, b: a + b),

@@ -17,9 +17,10 @@ from nnlearn.training import Callback, EarlyStopping, History, TrainingDiverged
 os.environ.setdefault("KERAS_BACKEND", "torch")  # before the first import of keras
 import keras  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept:DeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.chapter08,
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning"),
+]
 
 HOOKS = [name for name in vars(keras.callbacks.Callback) if name.startswith("on_")]
 X = np.random.default_rng(0).standard_normal((10, 3)).astype(np.float32)
@@ -58,10 +59,11 @@ def test_hooks_run_in_keras_order_with_logs_given_positionally(validation_split)
         recorder = positional_recorder(bases[name])
         model.fit(X, LABELS, epochs=2, batch_size=4, validation_split=validation_split,
                   shuffle=False, verbose=0, callbacks=[recorder])  # fmt: skip
+        fit_params = dict(recorder.params)  # verbose, epochs, steps
         model.evaluate(X, LABELS, verbose=0, callbacks=[recorder])
         model.predict(X, verbose=0, callbacks=[recorder])
-        calls[name] = recorder.calls
-    assert ("on_batch_end", 0, ["acc", "loss"]) in calls["nnlearn"]
+        calls[name] = recorder.calls, fit_params
+    assert ("on_batch_end", 0, ["acc", "loss"]) in calls["nnlearn"][0]
     assert calls["nnlearn"] == calls["keras"]
 
 

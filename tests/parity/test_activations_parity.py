@@ -21,6 +21,8 @@ from nnlearn import activations as A
 from nnlearn.gradcheck import gradcheck
 from nnlearn.parity import check_function
 
+pytestmark = pytest.mark.chapter02
+
 
 @dataclass(frozen=True)
 class Case:

@@ -31,6 +31,8 @@ from nnlearn import losses as L
 from nnlearn.gradcheck import gradcheck
 from nnlearn.parity import check_function, to_torch
 
+pytestmark = pytest.mark.chapter04
+
 
 def like(array: np.ndarray, t: torch.Tensor) -> torch.Tensor:
     """A target for torch on ``t``'s device: labels stay int64, floats take ``t``'s dtype."""

@@ -1,11 +1,14 @@
-"""Chapter 05: numeric gradients (central differences) agree with every operation's backward."""
+"""Chapter 05: numeric gradients by central differences, the relative error that judges them,
+and gradcheck catching a wrong backward. Every operation's backward against numeric gradients:
+tests/parity/test_functional_parity.py."""
 
 import numpy as np
 import pytest
-from op_cases import OP_CASES
 
 import nnlearn as nl
 from nnlearn.gradcheck import gradcheck, numeric_gradient, relative_error
+
+pytestmark = pytest.mark.chapter05
 
 
 def test_relative_error_follows_its_formula():
@@ -21,17 +24,6 @@ def test_numeric_gradient_of_a_square_is_twice_the_input():
     upstream = np.ones((2, 2))
     (grad,) = numeric_gradient(lambda t: t * t, [x], upstream)
     np.testing.assert_allclose(grad, 2 * x, rtol=1e-8)
-
-
-# A maximum with ties has no derivative, so the tie case is checked against torch only.
-DIFFERENTIABLE_CASES = [case for case in OP_CASES if case.values != "ties"]
-
-
-@pytest.mark.parametrize("case", DIFFERENTIABLE_CASES, ids=lambda c: c.name)
-def test_backward_matches_numeric_gradient(case):
-    report = gradcheck(case.nn_fn, *case.inputs(seed=1))
-    report.assert_ok()
-    assert all(row.max_rel_error < 1e-6 for row in report.rows)
 
 
 def test_gradcheck_catches_a_wrong_backward(monkeypatch):

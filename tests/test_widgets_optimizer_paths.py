@@ -1,20 +1,19 @@
-"""Chapter 07's optimizer-paths explorer and chapter 08's playground, driven without a browser.
+"""Chapter 07: the optimizer-paths explorer (nnlearn.widgets.optimizer_paths), driven without a
+browser.
 
 The pure functions are checked against torch (autograd for the surfaces' gradients,
-``torch.optim`` for the paths) and closed forms; the widgets by setting their controls and
-reading ``.result``.
+``torch.optim`` for the paths) and closed forms; the widget by setting its controls and reading
+``.result``.
 """
-
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 
 from nnlearn.widgets import optimizer_paths as paths
-from nnlearn.widgets import playground
+
+pytestmark = pytest.mark.chapter07
+
 
 # The torch.optim twin of each explorer optimizer (same hyperparameters as paths.OPTIMIZERS).
 TORCH_OPTIMIZERS = {
@@ -28,7 +27,6 @@ TORCH_OPTIMIZERS = {
 }
 
 
-# --- chapter 07: optimizer paths ------------------------------------------------------------
 @pytest.mark.parametrize("surface", list(paths.SURFACES.values()), ids=list(paths.SURFACES))
 def test_surface_gradient_matches_torch_autograd(surface):
     points = np.random.default_rng(0).uniform(-2.0, 2.0, (20, 2))
@@ -113,60 +111,3 @@ def test_paths_widget_optimizer_and_surface_controls():
     assert widget.result.lr["AdamW"] == pytest.approx(paths.ROSENBROCK.default_lr)
     assert widget.image.value != image_before and widget.image.value[:4] == b"\x89PNG"
     assert "AdamW" in widget.readout.value
-
-
-# --- chapter 08: playground -----------------------------------------------------------------
-def test_playground_trains_moons_above_85_percent():
-    result = playground.train_playground("moons")
-    assert result.accuracy > 0.85
-    predicted = result.model.predict(result.x_test).argmax(axis=1)
-    assert result.accuracy == pytest.approx(np.mean(predicted == result.y_test))
-    assert len(result.history.history["loss"]) == 60
-    assert result.history.history["loss"][-1] < result.history.history["loss"][0]
-
-
-def test_playground_trains_in_under_two_seconds_at_defaults():
-    playground.train_playground("moons", epochs=1)  # first use imports torch (seeding): not timed
-    start = time.perf_counter()
-    playground.train_playground()
-    assert time.perf_counter() - start < 2.0
-
-
-@pytest.mark.parametrize(("width", "depth"), [(1, 0), (8, 1), (32, 3)])
-def test_playground_widget_width_and_depth_build_that_network(width, depth):
-    widget = playground.make_playground_widget(epochs=2)
-    widget.controls["width"].value = width
-    widget.controls["depth"].value = depth
-    widget.controls["activation"].value = "relu"
-    widget.train.click()
-    model = widget.result.model
-    assert len(model.layers) == depth + 1
-    assert all(layer.units == width for layer in model.layers[:-1])
-    assert all(layer.activation_name == "relu" for layer in model.layers[:-1])
-    # Parameters: (2 + 1) * width, then (width + 1) * width per extra hidden layer, then the
-    # output layer's (inputs + 1) * 2 classes.
-    inputs = width if depth else 2
-    expected = (3 * width + (depth - 1) * (width + 1) * width if depth else 0) + (inputs + 1) * 2
-    assert playground.count_parameters(model) == expected
-
-
-def test_playground_widget_trains_only_when_asked():
-    widget = playground.make_playground_widget(epochs=2)
-    first = widget.result
-    widget.controls["dataset"].value = "spirals"
-    assert widget.result is first  # controls alone do not retrain
-    widget.train.click()
-    assert widget.result is not first
-    assert widget.result.model.layers[-1].units == 3  # three spiral arms
-    assert "test accuracy" in widget.readout.value and widget.image.value[:4] == b"\x89PNG"
-
-
-def test_importing_the_explorers_loads_no_ipywidgets_or_matplotlib():
-    code = (
-        "import sys\n"
-        "from nnlearn.widgets import optimizer_paths, playground\n"
-        "optimizer_paths.optimizer_paths(steps=3)\n"
-        "print(sorted(m for m in ('ipywidgets', 'matplotlib') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

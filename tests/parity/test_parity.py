@@ -1,26 +1,19 @@
-"""The parity harness itself: tolerances, reports, devices, and that it catches wrong formulas;
-torch twins (one per layer type, a clear error for an unknown one), check_model and
-check_optimizer, each shown to catch a planted mistake."""
+"""The parity harness itself (nnlearn.parity): tolerances, comparisons, devices, and that it
+catches a wrong forward; torch twins (one per layer type, a clear error for an unknown one),
+check_model and check_optimizer, each shown to catch a planted mistake. The report table it
+returns: tests/test_report.py."""
 
 import functools
 
 import numpy as np
 import pytest
 import torch
-from op_cases import OP_CASES
-from planting import a_case_fails, functions_defined_in, planted_formula_test
 
 import nnlearn as nl
 from nnlearn import activations, functional, layers, parity
 from nnlearn.parity import twins
-from nnlearn.report import Report, ToleranceError
 
-FUNCTIONS = functions_defined_in(functional)
-
-
-test_a_planted_wrong_formula_is_caught = planted_formula_test(
-    FUNCTIONS, lambda: a_case_fails(OP_CASES, lambda c: c.inputs())
-)
+pytestmark = pytest.mark.harness
 
 
 def test_a_wrong_forward_is_caught(monkeypatch):
@@ -49,19 +42,6 @@ def test_compare_rejects_a_shape_mismatch_and_nan():
     report = parity.compare(actual, expected, np.float64)
     assert [row.ok for row in report.rows] == [False, False]
     assert "(3, 2) vs (2, 3)" in report.rows[0].name
-
-
-def test_report_renders_a_table_as_text_and_html_and_raises_with_it():
-    expected = {"output": np.array([1.0, 2.0]), "d/dx": np.array([3.0])}
-    actual = {"output": np.array([1.0, 2.0]), "d/dx": np.array([3.5])}
-    report = parity.compare(actual, expected, np.float64)
-    text = str(report)
-    assert "max abs error" in text and "5.00e-01" in text and "NO" in text
-    html = report._repr_html_()
-    assert "<table>" in html and "<td>d/dx</td>" in html
-    with pytest.raises(ToleranceError) as raised:
-        report.assert_ok()
-    assert "tolerance broken for d/dx" in str(raised.value) and "max abs error" in str(raised.value)
 
 
 def test_device_variable_forces_the_cpu_and_rejects_unknown_devices(monkeypatch):
@@ -105,18 +85,6 @@ def test_device_and_dtype_default_to_the_design_and_refuse_float64_on_mps():
     assert parity.device_and_dtype("cuda", None) == ("cuda", np.float32)
     with pytest.raises(ValueError, match="MPS has no float64"):
         parity.device_and_dtype("mps", np.float64)
-
-
-def test_joined_reports_prefix_each_row_and_raise_with_the_whole_table():
-    good = parity.compare({"y": np.ones(2)}, {"y": np.ones(2)}, np.float64)
-    bad = parity.compare({"y": np.zeros(2)}, {"y": np.ones(2)}, np.float64)
-    joined = Report.join("two optimizers", {"SGD": good, "Adam": bad})
-    assert [row.name for row in joined.rows] == ["SGD: y", "Adam: y"]
-    assert not joined.ok and joined.criterion == good.criterion
-    np.testing.assert_array_equal(joined.expected["Adam: y"], np.ones(2))
-    with pytest.raises(ToleranceError, match="tolerance broken for Adam: y") as raised:
-        joined.assert_ok()
-    assert "SGD: y" in str(raised.value) and "two optimizers" in str(raised.value)
 
 
 # --- torch twins and check_model ----------------------------------------------------------
