@@ -37,6 +37,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+pytestmark = pytest.mark.book
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book" / "_build" / "html"
 ARTIFACTS = ROOT / "test-artifacts"

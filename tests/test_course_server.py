@@ -11,6 +11,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.chapter00
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

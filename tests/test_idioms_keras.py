@@ -19,6 +19,7 @@ import pytest
 from keras_reference import NNLEARN, keras, recorder, to_numpy
 
 pytestmark = [
+    pytest.mark.chapter08,
     # Keras asks for keras.Input rather than a layer's input_shape; nnlearn has no Input, and
     # the idiom with input_shape is the one the course teaches.
     pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning"),

@@ -2,7 +2,7 @@
 of its documentation: metrics called Keras's way, losses and metrics inside a model, the
 defaults a ``compile`` string gives, the order of callback hooks and their logs,
 ``EarlyStopping``, the forms ``evaluate`` returns, and the course's seed example trained by
-both from the same weights. (The loss functions and classes on their own: test_losses_keras.py.)
+both from the same weights. (The loss functions and classes on their own: test_losses.py.)
 
 Each test builds the same model in both libraries (:func:`twins`: Keras's initial weights
 copied into nnlearn with ``set_weights``), so any difference is the library's, not the draw's.
@@ -15,14 +15,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from keras_reference import HOOKS, LIBRARIES, NNLEARN, floatx, keras, recorder, to_numpy
+from keras_reference import LIBRARIES, floatx, keras, to_numpy
 
 import nnlearn as nl
 
 # Keras's own variables warn under numpy 2 when turned into arrays; not nnlearn's concern.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.chapter08,
+    pytest.mark.filterwarnings(
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+    ),
+]
 
 RNG = np.random.default_rng(0)
 RTOL = 1e-6  # in float64: Keras's reductions on the torch backend err near 1e-8
@@ -183,26 +186,6 @@ def test_compile_string_gets_keras_defaults(name):
 
 
 # --- callbacks --------------------------------------------------------------------------------
-def test_nnlearn_callback_has_every_keras_hook():
-    assert [h for h in HOOKS if not hasattr(NNLEARN.callbacks.Callback, h)] == []
-
-
-@pytest.mark.parametrize("validation_split", [0.0, 0.4])
-def test_fit_calls_the_hooks_in_keras_order_with_keras_log_keys(validation_split):
-    """10 examples, batches of 4, 2 epochs; with validation, the last 4 are held out."""
-    calls = {}
-    for name, model in zip(LIBRARIES, twins(hidden_and(C, "softmax")), strict=True):
-        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        callback = recorder(LIBRARIES[name])
-        model.fit(
-            X, LABELS, epochs=2, batch_size=4, validation_split=validation_split, shuffle=False,
-            verbose=0, callbacks=[callback],
-        )  # fmt: skip
-        calls[name] = callback.calls, callback.params
-    assert calls["nnlearn"][0] == calls["keras"][0]
-    assert calls["nnlearn"][1] == calls["keras"][1]  # verbose, epochs, steps
-
-
 def scripted(library: Any, monitor: str, values: list[float]) -> Any:
     """A callback that drives an EarlyStopping placed after it: at the end of epoch ``e`` it
     writes ``values[e]`` as the monitored quantity and sets every weight to ``e + 1``, so the
