@@ -1,31 +1,35 @@
 """Weight initialisers: the starting values of a layer's parameters (chapter 03).
 
-Each initialiser is a function ``(shape, rng, dtype) -> ndarray``. The names are Keras's; the
-laws are those of ``torch.nn.init`` (plain, untruncated normals), so both can be compared.
+Each initialiser is a function ``(shape, rng, dtype) -> ndarray``. The names are Keras's and
+so are the laws: ``glorot_normal``, ``he_normal`` and ``lecun_normal`` draw, as Keras 3 does,
+from a normal truncated at two standard deviations (values beyond are drawn again), widened so
+that the variance is still the one in the table; the uniform ones match ``torch.nn.init`` too.
 
-Why the scale matters: a Dense layer computes ``y_j = sum_i x_i W_ij`` over ``fan_in`` inputs.
-With independent zero-mean weights of variance ``s^2`` and inputs of variance ``v``,
-``Var(y_j) = fan_in * s^2 * v``. Choosing ``s^2 = 1 / fan_in`` keeps the signal's variance
-from growing or shrinking layer after layer (LeCun); ``2 / fan_in`` compensates for ReLU
-zeroing half of it (He); ``2 / (fan_in + fan_out)`` balances the forward and the backward
-pass (Glorot/Xavier).
+Why the scale matters: a Dense layer computes ``z_j = sum_i x_i W_ij`` over ``fan_in`` inputs.
+With independent zero-mean weights of variance ``s^2``, independent of the inputs,
+``Var(z_j) = fan_in * s^2 * E[x^2]``: the inputs' *second moment*, which equals their variance
+only for zero-mean inputs. Choosing ``s^2 = 1 / fan_in`` keeps the signal's scale from growing
+or shrinking layer after layer (LeCun); ``2 / fan_in`` compensates for ReLU halving the second
+moment, ``E[relu(z)^2] = Var(z) / 2`` for a symmetric zero-mean ``z`` (He); ``2 / (fan_in +
+fan_out)`` balances the forward and the backward pass (Glorot/Xavier).
 
-==================  ================================  ======================================
-name                law                               variance
-==================  ================================  ======================================
-``zeros``/``ones``  constant                          0
-``random_normal``   N(0, 0.05^2)                      0.0025
-``random_uniform``  U(-0.05, 0.05)                    0.05^2 / 3
-``glorot_uniform``  U(-a, a), a = sqrt(6/(in+out))    2 / (fan_in + fan_out)
-``glorot_normal``   N(0, 2/(in+out))                  2 / (fan_in + fan_out)
-``he_uniform``      U(-a, a), a = sqrt(6/in)          2 / fan_in
-``he_normal``       N(0, 2/in)                        2 / fan_in
-``lecun_normal``    N(0, 1/in)                        1 / fan_in
-==================  ================================  ======================================
+==================  ==========================================  ================================
+name                law                                         variance
+==================  ==========================================  ================================
+``zeros``/``ones``  constant                                    0
+``random_normal``   N(0, 0.05^2)                                0.0025
+``random_uniform``  U(-0.05, 0.05)                              0.05^2 / 3
+``glorot_uniform``  U(-a, a), a = sqrt(6/(in+out))              2 / (fan_in + fan_out)
+``glorot_normal``   truncated normal, cut at 2 sigma            2 / (fan_in + fan_out)
+``he_uniform``      U(-a, a), a = sqrt(6/in)                    2 / fan_in
+``he_normal``       truncated normal, cut at 2 sigma            2 / fan_in
+``lecun_normal``    truncated normal, cut at 2 sigma            1 / fan_in
+==================  ==========================================  ================================
 
-A uniform law on ``[-a, a]`` has variance ``a^2 / 3``, which is where the ``6`` comes from.
-(Keras draws its ``*_normal`` initialisers from a normal truncated at two standard deviations,
-rescaled to the same variance; here they are plain normals, as in ``torch.nn.init``.)
+A uniform law on ``[-a, a]`` has variance ``a^2 / 3``, which is where the ``6`` comes from. A
+standard normal cut at +-2 keeps a standard deviation of 0.8796 (:data:`TRUNCATED_STD`), so
+the truncated laws draw with ``sigma = sqrt(variance) / 0.8796``, as Keras does; torch's twin is
+``torch.nn.init.trunc_normal_(w, std=sigma, a=-2 * sigma, b=2 * sigma)``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ Initializer = Callable[..., np.ndarray]
 
 RANDOM_NORMAL_STD = 0.05
 RANDOM_UNIFORM_LIMIT = 0.05
+# The standard deviation of a standard normal truncated to (-2, 2) (Keras's constant).
+TRUNCATED_STD = 0.87962566103423978
 
 
 def fans(shape: Shape) -> tuple[int, int]:
@@ -83,6 +89,21 @@ def _normal(shape: Shape, std: float, rng: Any, dtype: Any) -> np.ndarray:
     return (std * rng.standard_normal(shape)).astype(dtype)
 
 
+def _truncated_normal(shape: Shape, std: float, rng: Any, dtype: Any) -> np.ndarray:
+    """Standard deviation ``std`` from a normal cut at two of its own standard deviations.
+
+    Draws beyond +-2 are drawn again (not clipped, which would pile mass on the edges); the
+    survivors are widened by ``1 / TRUNCATED_STD`` so that their variance is ``std^2``.
+    """
+    rng, dtype = _setup(rng, dtype)
+    z = np.asarray(rng.standard_normal(shape))
+    outside = np.abs(z) >= 2
+    while outside.any():
+        z[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(z) >= 2
+    return (std / TRUNCATED_STD * z).astype(dtype)
+
+
 def _uniform(shape: Shape, limit: float, rng: Any, dtype: Any) -> np.ndarray:
     rng, dtype = _setup(rng, dtype)
     return rng.uniform(-limit, limit, shape).astype(dtype)
@@ -115,9 +136,9 @@ def glorot_uniform(shape: Shape, rng: Any = None, dtype: Any = None) -> np.ndarr
 
 
 def glorot_normal(shape: Shape, rng: Any = None, dtype: Any = None) -> np.ndarray:
-    """N(0, 2 / (fan_in + fan_out)) (torch's ``xavier_normal_``)."""
+    """Truncated normal of variance 2 / (fan_in + fan_out), as Keras's ``glorot_normal``."""
     fin, fout = fans(shape)
-    return _normal(shape, np.sqrt(2.0 / (fin + fout)), rng, dtype)
+    return _truncated_normal(shape, np.sqrt(2.0 / (fin + fout)), rng, dtype)
 
 
 def he_uniform(shape: Shape, rng: Any = None, dtype: Any = None) -> np.ndarray:
@@ -126,13 +147,13 @@ def he_uniform(shape: Shape, rng: Any = None, dtype: Any = None) -> np.ndarray:
 
 
 def he_normal(shape: Shape, rng: Any = None, dtype: Any = None) -> np.ndarray:
-    """N(0, 2 / fan_in) (torch's ``kaiming_normal_`` with its default ReLU-family gain)."""
-    return _normal(shape, np.sqrt(2.0 / fan_in(shape)), rng, dtype)
+    """Truncated normal of variance 2 / fan_in, as Keras's ``he_normal``."""
+    return _truncated_normal(shape, np.sqrt(2.0 / fan_in(shape)), rng, dtype)
 
 
 def lecun_normal(shape: Shape, rng: Any = None, dtype: Any = None) -> np.ndarray:
-    """N(0, 1 / fan_in), the scale SELU networks need."""
-    return _normal(shape, np.sqrt(1.0 / fan_in(shape)), rng, dtype)
+    """Truncated normal of variance 1 / fan_in (the scale SELU networks need), as Keras's."""
+    return _truncated_normal(shape, np.sqrt(1.0 / fan_in(shape)), rng, dtype)
 
 
 INITIALIZERS: dict[str, Initializer] = {
