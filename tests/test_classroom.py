@@ -21,6 +21,8 @@ import pytest
 from nbgrader.api import Gradebook
 from traitlets.config.loader import PyFileConfigLoader
 
+pytestmark = pytest.mark.classroom
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
