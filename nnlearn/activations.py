@@ -5,6 +5,15 @@ numpy array and ``backward`` turns ``g = dL/dy`` into ``dL/dx``; its docstring s
 derivative. Elementwise activations keep the input's shape ``(...)``; ``softmax`` and
 ``log_softmax`` normalise along one axis and keep the shape too.
 
+The names and their defaults are Keras's (``keras.activations``, the strings of
+``Dense(activation=...)``), checked against Keras 3 in ``tests/test_activations.py``. So
+``leaky_relu``'s ``negative_slope`` defaults to Keras's 0.2; PyTorch's ``F.leaky_relu`` defaults
+to 0.01: to match torch, pass ``negative_slope=0.01`` explicitly. ``gelu`` takes Keras's
+``approximate`` (default False: the exact erf form). Keras's ``relu`` options
+(``negative_slope``, ``max_value``, ``threshold``) are not implemented: ``relu`` refuses them
+(a TypeError); use ``leaky_relu`` for a slope. ``softmax``'s ``temperature`` is nnlearn's own
+(Keras has none; at its default 1 the two agree).
+
 Values and derivatives at kinks follow PyTorch: ``relu'(0) = 0``, ``leaky_relu'(0) =
 negative_slope``, ``elu'(0) = alpha``.
 
@@ -82,8 +91,8 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
-    def forward(self, x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
-        """y = x for x > 0, else negative_slope * x."""
+    def forward(self, x: np.ndarray, negative_slope: float = 0.2) -> np.ndarray:
+        """y = x for x > 0, else negative_slope * x (Keras's default slope 0.2)."""
         self.x, self.slope = x, float(negative_slope)  # a Python float keeps x's dtype
         return np.where(x > 0, x, x * self.slope)
 
@@ -140,15 +149,31 @@ class Softplus(Function):
 
 
 class GELU(Function):
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """y = x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2 the standard normal CDF (exact)."""
-        self.x = x
-        self.cdf = (0.5 * (1 + _erf(x * (1 / math.sqrt(2))))).astype(x.dtype)
+    def forward(self, x: np.ndarray, approximate: bool = False) -> np.ndarray:
+        """y = x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2 the standard normal CDF (exact).
+
+        ``approximate=True``: Phi(x) ~ (1 + tanh(u)) / 2, u = sqrt(2/pi) (x + 0.044715 x^3),
+        the tanh form of Keras's ``approximate=True`` and torch's ``approximate="tanh"``.
+        """
+        self.x, self.approximate = x, approximate
+        if approximate:
+            self.tanh_u = np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))
+            self.cdf = 0.5 * (1 + self.tanh_u)
+        else:
+            self.cdf = (0.5 * (1 + _erf(x * (1 / math.sqrt(2))))).astype(x.dtype)
         return x * self.cdf
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        """dy/dx = Phi(x) + x * phi(x), phi(x) = e^{-x^2/2} / sqrt(2 pi) the normal density."""
-        pdf = np.exp(-0.5 * self.x * self.x) * (1 / math.sqrt(2 * math.pi))
+        """dy/dx = Phi(x) + x * phi(x), phi(x) = e^{-x^2/2} / sqrt(2 pi) the normal density.
+
+        Tanh form: phi(x) is replaced by dPhi/dx = (1 - tanh^2 u) / 2 * sqrt(2/pi) (1 + 3 *
+        0.044715 x^2).
+        """
+        if self.approximate:
+            du = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * self.x * self.x)
+            pdf = 0.5 * (1 - self.tanh_u * self.tanh_u) * du
+        else:
+            pdf = np.exp(-0.5 * self.x * self.x) * (1 / math.sqrt(2 * math.pi))
         return g * (self.cdf + self.x * pdf)
 
 
@@ -211,8 +236,11 @@ def relu(x: Any) -> Tensor:
     return ReLU.apply(x)
 
 
-def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
-    """``x`` for ``x > 0``, else ``negative_slope * x``, elementwise."""
+def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:
+    """``x`` for ``x > 0``, else ``negative_slope * x``, elementwise.
+
+    The default slope is Keras's, 0.2; PyTorch's ``F.leaky_relu`` defaults to 0.01.
+    """
     return LeakyReLU.apply(x, negative_slope=negative_slope)
 
 
@@ -239,9 +267,10 @@ def softplus(x: Any) -> Tensor:
     return Softplus.apply(x)
 
 
-def gelu(x: Any) -> Tensor:
-    """``x * Phi(x)`` elementwise, Phi the standard normal CDF (exact erf form)."""
-    return GELU.apply(x)
+def gelu(x: Any, approximate: bool = False) -> Tensor:
+    """``x * Phi(x)`` elementwise, Phi the standard normal CDF: the exact erf form, or with
+    ``approximate=True`` the tanh form (as Keras's ``gelu``)."""
+    return GELU.apply(x, approximate=approximate)
 
 
 def silu(x: Any) -> Tensor:
@@ -292,6 +321,7 @@ _BY_NAME: dict[str, Activation] = {
     "silu": silu,
     "swish": silu,
     "softmax": softmax,
+    "log_softmax": log_softmax,
     "linear": linear,
 }
 
@@ -300,7 +330,8 @@ def get(activation: str | Activation | None) -> Activation:
     """The activation function for a Keras name, a callable (returned as is), or None (linear).
 
     Names: relu, leaky_relu, elu, sigmoid, tanh, softplus, gelu, silu (alias swish), softmax,
-    linear.
+    log_softmax, linear: each the function of the same name in ``keras.activations``, with its
+    defaults (Keras's other names are not implemented and raise).
     """
     if activation is None:
         return linear

@@ -1,14 +1,26 @@
-"""Chapter 02: activations looked up by Keras name (activations.get), the errors that say what is
-wrong, and the logits softmax and sigmoid record for the fused cross-entropies. Each
-activation against torch, forward and backward: tests/parity/test_activations_parity.py."""
+"""Chapter 02: activations looked up by Keras name (activations.get), each checked against Keras 3
+itself (values, defaults, and inside a Dense layer), the errors that say what is wrong, and the
+logits softmax and sigmoid record for the fused cross-entropies. Each activation against torch,
+forward and backward: tests/parity/test_activations_parity.py."""
+
+import inspect
 
 import numpy as np
 import pytest
+from keras_reference import floatx, keras, to_numpy
 
 import nnlearn as nl
 from nnlearn import activations as A
 
-pytestmark = pytest.mark.chapter02
+# Keras's own variables warn under numpy 2 when turned into arrays; not nnlearn's concern.
+pytestmark = [
+    pytest.mark.chapter02,
+    pytest.mark.filterwarnings(
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+    ),
+]
+KERAS_NAMES = sorted(A._BY_NAME)  # every name activations.get accepts
+GRID = np.linspace(-8.0, 8.0, 161).reshape(7, 23)  # holds 0 and negative values; rows for softmax
 
 # --- activations.get -----------------------------------------------------------------------------
 
@@ -26,6 +38,7 @@ pytestmark = pytest.mark.chapter02
         ("silu", A.silu),
         ("swish", A.silu),
         ("softmax", A.softmax),
+        ("log_softmax", A.log_softmax),
         ("linear", A.linear),
         ("ReLU", A.relu),
     ],
@@ -69,6 +82,68 @@ def test_names_are_the_elementwise_activations():
         "silu",
         "linear",
     }
+
+
+# --- Keras 3 itself as the reference for every name ----------------------------------------------
+@pytest.mark.parametrize("name", KERAS_NAMES)
+def test_each_name_computes_what_keras_computes(name):
+    with floatx("float64"):
+        expected = to_numpy(keras.activations.get(name)(GRID))
+    np.testing.assert_allclose(A.get(name)(nl.Tensor(GRID)).data, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", KERAS_NAMES)
+def test_dense_with_each_activation_gives_keras_output_from_the_same_weights(name):
+    # Keras promotes float64 @ float64 to float32 for its matmul, so the inputs and weights are
+    # multiples of 1/8 that float32 multiplies and adds exactly: the pre-activations agree to
+    # the last bit, and any difference left is the activation's.
+    x = np.random.default_rng(1).integers(-24, 25, (6, 3)) / 8
+    with floatx("float64"):
+        keras.utils.set_random_seed(0)
+        reference = keras.layers.Dense(4, activation=name)
+        reference.build((None, 3))
+        kernel, _ = reference.get_weights()
+        reference.set_weights([np.round(kernel * 8) / 8, np.array([-0.75, -0.25, 0.25, 0.5])])
+        dense = nl.layers.Dense(4, activation=name, input_shape=(3,))
+        dense.set_weights(reference.get_weights())
+        expected = to_numpy(reference(x))
+        np.testing.assert_allclose(dense(x).data, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", KERAS_NAMES)
+def test_each_keyword_has_keras_default(name):
+    """Every option nnlearn shares with ``keras.activations.<name>`` has Keras's default
+    (leaky_relu's slope is 0.2, not torch's 0.01)."""
+    ours = inspect.signature(A.get(name)).parameters
+    theirs = inspect.signature(keras.activations.get(name)).parameters
+    shared = [key for key in ours if key in theirs and key != "x"]
+    assert {key: ours[key].default for key in shared} == {
+        key: theirs[key].default for key in shared
+    }
+
+
+def test_leaky_relu_default_slope_is_keras_and_torchs_is_given_explicitly():
+    x = np.array([-2.0, 0.0, 3.0])
+    keras_leaky = to_numpy(keras.activations.leaky_relu(x))
+    np.testing.assert_array_equal(A.leaky_relu(nl.Tensor(x)).data, keras_leaky)  # [-0.4, 0, 3]
+    np.testing.assert_array_equal(
+        A.leaky_relu(nl.Tensor(x), negative_slope=0.01).data, x * [0.01, 1, 1]
+    )
+
+
+def test_gelu_approximate_is_kerass_tanh_form():
+    with floatx("float64"):
+        expected = to_numpy(keras.activations.gelu(GRID, approximate=True))
+    got = A.gelu(nl.Tensor(GRID), approximate=True).data
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    assert np.abs(got - A.gelu(nl.Tensor(GRID)).data).max() > 1e-4  # not the exact form
+
+
+@pytest.mark.parametrize("option", ["negative_slope", "max_value", "threshold"])
+def test_kerass_relu_options_are_refused_not_ignored(option):
+    assert option in inspect.signature(keras.activations.relu).parameters
+    with pytest.raises(TypeError, match=option):
+        A.relu(nl.Tensor(GRID), **{option: 1.0})
 
 
 def test_derivative_refuses_softmax_and_unknown_names():

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 TORCH_ACTIVATIONS = {
     "relu": F.relu,
-    "leaky_relu": F.leaky_relu,
+    # nnlearn's default slope is Keras's 0.2 (torch's F.leaky_relu defaults to 0.01)
+    "leaky_relu": lambda t, negative_slope=0.2: F.leaky_relu(t, negative_slope),
     "elu": F.elu,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,

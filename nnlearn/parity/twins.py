@@ -60,11 +60,11 @@ def transposed(torch_name: str) -> Slot:
 
 # --- activations -------------------------------------------------------------------------
 # nnlearn's activation name -> (torch.nn module, its arguments). The arguments are nnlearn's
-# defaults (PyTorch's): the twin must compute exactly what the layer computes.
+# defaults (Keras's, stated explicitly): the twin must compute exactly what the layer computes.
 TORCH_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "linear": ("Identity", {}),
     "relu": ("ReLU", {}),
-    "leaky_relu": ("LeakyReLU", {"negative_slope": 0.01}),
+    "leaky_relu": ("LeakyReLU", {"negative_slope": 0.2}),  # Keras's default; torch's is 0.01
     "elu": ("ELU", {"alpha": 1.0}),
     "sigmoid": ("Sigmoid", {}),
     "tanh": ("Tanh", {}),
@@ -73,6 +73,7 @@ TORCH_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "silu": ("SiLU", {}),
     "swish": ("SiLU", {}),
     "softmax": ("Softmax", {"dim": -1}),
+    "log_softmax": ("LogSoftmax", {"dim": -1}),
 }
 
 

@@ -43,14 +43,21 @@ LARGE_LOGITS = X * 1000.0
 CASES = [
     Case("linear", A.linear, lambda t: t, X),
     Case("relu", A.relu, torch.relu, X),
-    Case("leaky_relu", A.leaky_relu, F.leaky_relu, X),
-    Case("leaky_relu_slope", lambda t: A.leaky_relu(t, 0.2), lambda t: F.leaky_relu(t, 0.2), X),
+    # nnlearn's default slope is Keras's 0.2; torch's F.leaky_relu defaults to 0.01.
+    Case("leaky_relu", A.leaky_relu, lambda t: F.leaky_relu(t, 0.2), X),
+    Case("leaky_relu_torch_slope", lambda t: A.leaky_relu(t, 0.01), F.leaky_relu, X),
     Case("elu", A.elu, F.elu, X),
     Case("elu_alpha", lambda t: A.elu(t, alpha=0.5), lambda t: F.elu(t, alpha=0.5), X),
     Case("sigmoid", A.sigmoid, torch.sigmoid, X),
     Case("tanh", A.tanh, torch.tanh, X),
     Case("softplus", A.softplus, F.softplus, X),
     Case("gelu", A.gelu, F.gelu, X),
+    Case(
+        "gelu_tanh",
+        lambda t: A.gelu(t, approximate=True),
+        lambda t: F.gelu(t, approximate="tanh"),
+        X,
+    ),
     Case("silu", A.silu, F.silu, X),
     Case("softmax", A.softmax, lambda t: torch.softmax(t, dim=-1), X),
     Case("softmax_axis0", lambda t: A.softmax(t, axis=0), lambda t: torch.softmax(t, dim=0), X),
@@ -73,7 +80,7 @@ CASES = [
 WIDE_CASES = [
     Case(f"{c.name}_wide", c.nn_fn, c.torch_fn, WIDE)
     for c in CASES
-    if c.name in ("elu", "sigmoid", "tanh", "softplus", "gelu", "silu", "leaky_relu")
+    if c.name in ("elu", "sigmoid", "tanh", "softplus", "gelu", "gelu_tanh", "silu", "leaky_relu")
 ] + [
     Case("softmax_large_logits", A.softmax, lambda t: torch.softmax(t, dim=-1), LARGE_LOGITS),
     Case("log_softmax_large_logits", A.log_softmax, lambda t: F.log_softmax(t, -1), LARGE_LOGITS),
@@ -147,16 +154,19 @@ def test_every_activation_function_is_planted():
 GRID = np.linspace(-5.0, 5.0, 101)  # contains 0 exactly
 _s = 1 / (1 + np.exp(-GRID))
 _cdf = 0.5 * (1 + np.array([math.erf(v / math.sqrt(2)) for v in GRID]))
+_u = math.sqrt(2 / math.pi) * (GRID + 0.044715 * GRID**3)  # gelu's tanh form: Phi ~ (1 + tanh u)/2
 CLOSED_FORMS = {
     ("relu", ()): np.where(GRID > 0, 1.0, 0.0),
-    ("leaky_relu", ()): np.where(GRID > 0, 1.0, 0.01),
-    ("leaky_relu", (("negative_slope", 0.2),)): np.where(GRID > 0, 1.0, 0.2),
+    ("leaky_relu", ()): np.where(GRID > 0, 1.0, 0.2),  # Keras's default slope
+    ("leaky_relu", (("negative_slope", 0.01),)): np.where(GRID > 0, 1.0, 0.01),  # torch's
     ("elu", ()): np.where(GRID > 0, 1.0, np.exp(GRID)),
     ("elu", (("alpha", 0.5),)): np.where(GRID > 0, 1.0, 0.5 * np.exp(GRID)),
     ("sigmoid", ()): _s * (1 - _s),
     ("tanh", ()): 1 - np.tanh(GRID) ** 2,
     ("softplus", ()): _s,
     ("gelu", ()): _cdf + GRID * np.exp(-(GRID**2) / 2) / math.sqrt(2 * math.pi),
+    ("gelu", (("approximate", True),)): 0.5 * (1 + np.tanh(_u))
+    + 0.5 * GRID * (1 - np.tanh(_u) ** 2) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * GRID**2),
     ("silu", ()): _s * (1 + GRID * (1 - _s)),
     ("linear", ()): np.ones_like(GRID),
 }
