@@ -59,13 +59,15 @@ def log_softmax_values(x: np.ndarray, axis: int = -1) -> np.ndarray:
     nothing overflows, and the largest term is 1, so the sum is never 0 and its log finite.
     """
     shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))  # in place: a fresh array
+    return shifted
 
 
 def softmax_values(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """``e^{x_i} / sum_j e^{x_j}`` along ``axis``, stable (shifted by the maximum)."""
     e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    e /= e.sum(axis=axis, keepdims=True)  # in place: e is a fresh array
+    return e
 
 
 # --- the Functions -------------------------------------------------------------------------------
@@ -197,7 +199,7 @@ class Softmax(Function):
         if not temperature > 0:
             raise ValueError(f"softmax: temperature must be positive, got {temperature}")
         self.axis, self.temperature = axis, float(temperature)
-        self.y = softmax_values(x / self.temperature, axis)
+        self.y = softmax_values(x if self.temperature == 1 else x / self.temperature, axis)
         return self.y
 
     def backward(self, g: np.ndarray) -> np.ndarray:

@@ -64,24 +64,27 @@ def topological_order(output: Tensor) -> list[Tensor]:
     """Every Tensor that requires grad and leads to ``output``, inputs before users.
 
     Iterative depth-first search, so deep graphs (long chains) do not hit Python's
-    recursion limit.
+    recursion limit: a node is placed once all its parents are. Nodes are known by ``id``,
+    since a Tensor's ``==`` compares values.
     """
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(output, False)]
     while stack:
-        node, children_done = stack.pop()
-        if children_done:
+        node, parents_placed = stack.pop()
+        if parents_placed:
             order.append(node)
             continue
         if id(node) in visited:
             continue
         visited.add(id(node))
+        if node._ctx is None:  # _ctx is grad_fn: a leaf has no parents to place first
+            order.append(node)
+            continue
         stack.append((node, True))
-        if node.grad_fn is not None:
-            for parent in node.grad_fn.parents:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+        for parent in node._ctx.parents:
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
     return order
 
 
@@ -114,16 +117,17 @@ def backward(output: Tensor, grad: Any = None) -> None:
                 f"backward(): the gradient has shape {grad.shape} but the Tensor has "
                 f"shape {output.shape}; they must match"
             )
+    # The gradient of each node reached so far (the sum of its users' contributions), by id.
     grads: dict[int, np.ndarray] = {id(output): grad}
     for node in reversed(topological_order(output)):
         node_grad = grads.pop(id(node), None)
         if node_grad is None:
             continue
-        if node.is_leaf or node._retains_grad:
+        ctx = node._ctx  # None for a leaf
+        if ctx is None or node._retains_grad:
             node._accumulate(node_grad)
-        if node.is_leaf:
+        if ctx is None:
             continue
-        ctx = node.grad_fn
         ctx.check_unchanged(node)
         input_grads = ctx.backward(node_grad)
         if not isinstance(input_grads, tuple):
@@ -131,6 +135,7 @@ def backward(output: Tensor, grad: Any = None) -> None:
         for parent, parent_grad in zip(ctx.parents, input_grads, strict=True):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            parent_grad = unbroadcast(parent_grad, parent.shape)
+            if parent_grad.shape != parent.data.shape:
+                parent_grad = unbroadcast(parent_grad, parent.data.shape)
             key = id(parent)
             grads[key] = grads[key] + parent_grad if key in grads else parent_grad

@@ -274,13 +274,15 @@ def _labels(y: np.ndarray, classes: int, where: str) -> np.ndarray:
     y = _numbers(y, where, hint)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    bad = y[(y != np.round(y)) | (y < 0) | (y >= classes)]
-    if bad.size:
+    bad = (y < 0) | (y >= classes)
+    if y.dtype.kind == "f":
+        bad |= y != np.round(y)
+    if bad.any():
         raise ValueError(
             f"{where}: sparse labels must be integers in [0, {classes}) for {classes} classes; "
-            f"got the value {bad.flat[0]}"
+            f"got the value {y[bad].flat[0]}"
         )
-    return y.astype(np.int64)
+    return y.astype(np.int64, copy=False)
 
 
 def check_sample_weight(sample_weight: Any, n: int, dtype: Any, where: str) -> np.ndarray | None:

@@ -57,7 +57,8 @@ class Module:
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, Parameter)`` pairs, e.g. ``("layers.0.kernel", ...)``."""
         for name, value in vars(self).items():
-            yield from _named_parameters(value, prefix + name)
+            if isinstance(value, _HOLDERS):
+                yield from _named_parameters(value, prefix + name)
 
     def parameters(self) -> list[Parameter]:
         """Every Parameter, in definition order, sub-Modules included."""
@@ -70,13 +71,20 @@ class Module:
 
 
 def _named_parameters(value: Any, name: str) -> Iterator[tuple[str, Parameter]]:
+    """The Parameters in ``value``, one of :data:`_HOLDERS`."""
     if isinstance(value, Parameter):
         yield name, value
     elif isinstance(value, Module):
         yield from value.named_parameters(name + ".")
-    elif isinstance(value, (list, tuple)):
+    else:  # a list or tuple
         for i, item in enumerate(value):
-            yield from _named_parameters(item, f"{name}.{i}")
+            if isinstance(item, _HOLDERS):
+                yield from _named_parameters(item, f"{name}.{i}")
+
+
+# What may hold Parameters; other attributes (numbers, shapes' ints, functions) are skipped
+# before any generator is made, since fit looks the parameters up on every call.
+_HOLDERS = (Parameter, Module, list, tuple)
 
 
 class Layer(Module):

@@ -159,6 +159,13 @@ class Mean:
         self.reset_state()
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        if isinstance(values, float) and isinstance(sample_weight, int | float | None):
+            # One number (a batch's loss, every batch of fit): Python's arithmetic is quicker
+            # than numpy's on 0-d arrays, and it is float64 too.
+            weight = 1.0 if sample_weight is None else float(sample_weight)
+            self.total += weight * values
+            self.count += weight
+            return
         values = np.asarray(values, dtype=np.float64)
         if sample_weight is None:
             total, count = values.sum(), values.size

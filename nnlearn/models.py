@@ -415,9 +415,10 @@ def _batch_size(batch_size: Any) -> int:
 
 
 def _with(callbacks, history: History, progress: ProgressBar) -> list[Callback]:
-    """The user's callbacks, then the History (unless given) and the progress bar, as Keras."""
+    """The user's callbacks, then the History (unless given) and, unless silent, the progress
+    bar, as Keras."""
     callbacks = list(callbacks or [])
-    return callbacks + [history] * (history not in callbacks) + [progress]
+    return callbacks + [history] * (history not in callbacks) + [progress] * bool(progress.verbose)
 
 
 def _prefixed(prefix: str, logs: dict) -> dict:

@@ -190,15 +190,16 @@ class Optimizer:
                 f"{self._name} has no parameters: pass them when creating it or call "
                 f"add_params(model.parameters())"
             )
+        settings = {"lr": self.lr, **self.hyperparameters}
         for p in self.params:
             if p.grad is None:
                 continue
-            if p.grad.shape != p.shape:
+            if p.grad.shape != p.data.shape:
                 raise ValueError(
                     f"{self._name}: a parameter of shape {p.shape} has a gradient of shape "
                     f"{p.grad.shape}; they must match"
                 )
-            self.rule(p.data, p.grad, self.state[id(p)], lr=self.lr, **self.hyperparameters)
+            self.rule(p.data, p.grad, self.state[id(p)], **settings)
 
     def __repr__(self) -> str:
         settings = ", ".join(

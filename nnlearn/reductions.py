@@ -25,11 +25,21 @@ Axis = int | tuple[int, ...] | None
 
 
 def _expand_reduced(g: np.ndarray, shape: tuple[int, ...], axis: Axis, keepdims: bool):
-    """Put back the axes a reduction removed, so ``g`` broadcasts against the input."""
+    """Put back the axes a reduction removed, so ``g`` broadcasts against the input (the one
+    value of a reduction over every axis broadcasts as it is)."""
     if axis is None or keepdims:
-        return g.reshape([1] * len(shape)) if axis is None and not keepdims else g
+        return g
     axes = (axis,) if isinstance(axis, int) else axis
     return np.expand_dims(g, tuple(ax % len(shape) for ax in axes))
+
+
+def _spread(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``g`` copied out to ``shape`` (it broadcasts against it): every input value gets the
+    gradient of the reduced value it went into. Filling an empty array costs less than
+    ``np.broadcast_to``, a Python-level function, on the small arrays of a loss."""
+    spread = np.empty(shape, dtype=g.dtype)
+    spread[...] = g
+    return spread
 
 
 class Sum(Function):
@@ -39,21 +49,22 @@ class Sum(Function):
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         """y = sum of a over ``axis``:  dL/da = g, copied along the summed axes."""
-        g = _expand_reduced(g, self.shape, self.axis, self.keepdims)
-        return np.broadcast_to(g, self.shape)
+        return _spread(_expand_reduced(g, self.shape, self.axis, self.keepdims), self.shape)
 
 
 class Mean(Function):
     def forward(self, a: np.ndarray, axis: Axis = None, keepdims: bool = False) -> np.ndarray:
         self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        y = a.mean(axis=axis, keepdims=keepdims)
-        self.count = a.size // np.size(y) if np.size(y) else 0
-        return y
+        # numpy's mean is this sum and division, behind Python-level checks that cost more
+        # than the arithmetic on the small arrays of a training step.
+        total = a.sum(axis=axis, keepdims=keepdims)
+        self.count = a.size // total.size if total.size else 0
+        return total / self.count
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         """y = mean of a over ``axis`` (N values each):  dL/da = g / N along those axes."""
         g = _expand_reduced(g, self.shape, self.axis, self.keepdims)
-        return np.broadcast_to(g / self.count, self.shape)
+        return _spread(g / self.count, self.shape)
 
 
 class AMax(Function):

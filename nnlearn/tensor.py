@@ -55,6 +55,7 @@ from nnlearn.autograd import unbroadcast as unbroadcast
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 DTYPES = (*FLOAT_DTYPES, np.dtype(np.int64), np.dtype(np.bool_))
+_FLOAT_DTYPE_SET = frozenset(FLOAT_DTYPES)
 _default_dtype = np.dtype(np.float32)
 
 
@@ -78,11 +79,15 @@ def _checked_dtype(dtype: Any, allowed: tuple[np.dtype, ...] = FLOAT_DTYPES) -> 
 
 def _calls(path: str, reflected: bool = False) -> Callable[..., Any]:
     """A Tensor method that calls ``nnlearn.<path>`` with the Tensor as first argument (as the
-    second when ``reflected``, for ``2 - x``); the module is imported at the first call."""
+    second when ``reflected``, for ``2 - x``); the function is looked up at the first call (its
+    module imports this one) and remembered (an operator is called a lot)."""
     module, name = path.split(".")
+    function: Callable[..., Any] | None = None
 
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
-        function = getattr(importlib.import_module(f"nnlearn.{module}"), name)
+        nonlocal function
+        if function is None:
+            function = getattr(importlib.import_module(f"nnlearn.{module}"), name)
         return function(args[0], self) if reflected else function(self, *args, **kwargs)
 
     method.__name__ = method.__qualname__ = name
@@ -331,6 +336,8 @@ def _shape_arguments(args: tuple) -> tuple[int, ...]:
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    if type(data) is np.ndarray and data.dtype in FLOAT_DTYPES and dtype in (None, data.dtype):
+        return data  # the usual case, an operation's result: taken as it is, quickly
     if isinstance(data, Tensor):
         data, dtype = data.data, dtype if dtype is not None else data.dtype
     if dtype is not None:
@@ -362,7 +369,7 @@ class Function:
 
     def __init__(self, *parents: Tensor) -> None:
         self.parents = parents
-        self.versions = tuple(p._version for p in parents)
+        self.versions = [p._version for p in parents]
 
     @property
     def name(self) -> str:
@@ -377,7 +384,7 @@ class Function:
     def check_unchanged(self, output: Tensor) -> None:
         """Raise if an input or the output changed in place since ``forward``: the values
         ``backward`` saved would be stale."""
-        if output._version or tuple(p._version for p in self.parents) != self.versions:
+        if output._version or [p._version for p in self.parents] != self.versions:
             raise RuntimeError(
                 f"{self.name}: an input or output was changed in place (+=, zero_(), ...) "
                 f"after this operation ran, so its gradient cannot be computed; change it "
@@ -388,9 +395,9 @@ class Function:
     def apply(cls, *inputs: Any, **options: Any) -> Tensor:
         tensors = _as_tensors(cls.__name__, inputs, cls.any_dtype)
         ctx = cls(*tensors)
-        value = ctx.forward(*(t.data for t in tensors), **options)
+        value = ctx.forward(*[t.data for t in tensors], **options)
         out = Tensor(value, dtype=value.dtype if cls.any_dtype else None)
-        if is_grad_enabled() and any(t.requires_grad for t in tensors):
+        if is_grad_enabled() and any([t.requires_grad for t in tensors]):
             out.requires_grad = True
             out._ctx = ctx
         return out
@@ -398,8 +405,8 @@ class Function:
 
 def _as_tensors(op: str, inputs: Sequence[Any], any_dtype: bool = False) -> list[Tensor]:
     """The inputs as Tensors: non-Tensors take the dtype of the Tensors they meet."""
-    dtypes = {x.dtype for x in inputs if isinstance(x, Tensor)}
-    if not any_dtype and not dtypes <= set(FLOAT_DTYPES):
+    dtypes = {x.data.dtype for x in inputs if isinstance(x, Tensor)}
+    if not any_dtype and not dtypes <= _FLOAT_DTYPE_SET:
         other = " and ".join(sorted(str(d) for d in dtypes - set(FLOAT_DTYPES)))
         raise TypeError(
             f"{op}: a {other} Tensor (from a comparison or an index) cannot enter a "
@@ -410,5 +417,5 @@ def _as_tensors(op: str, inputs: Sequence[Any], any_dtype: bool = False) -> list
         raise TypeError(
             f"{op}: cannot mix {names} Tensors; convert one with .astype(...) so both match"
         )
-    dtype = dtypes.pop() if dtypes else None
+    dtype = next(iter(dtypes), None)
     return [x if isinstance(x, Tensor) else Tensor(x, dtype=dtype) for x in inputs]

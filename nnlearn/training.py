@@ -85,18 +85,38 @@ class Callback:
 
 class Hooks:
     """The callbacks of one ``fit``/``evaluate``/``predict`` call, called in their order
-    (what Keras's ``CallbackList`` does, without its options)."""
+    (what Keras's ``CallbackList`` does, without its options).
+
+    A callback whose hook is :class:`Callback`'s own, which does nothing, is passed over: the
+    batch hooks run on every batch, and most callbacks define none (Keras checks the same way,
+    with ``keras.src.utils.is_default``, before it dispatches batch hooks).
+    """
 
     def __init__(self, callbacks: Sequence[Callback], model: Any, params: dict) -> None:
         self.callbacks = list(callbacks)
+        self.listeners: dict[str, list[Callback]] = {}  # hook -> the callbacks defining it
         for callback in self.callbacks:
             callback.set_model(model)
             callback.set_params(params)
 
     def call(self, hook: str, *args: Any) -> None:
         """``callback.<hook>(*args)`` for each callback, e.g. ``call("on_epoch_end", 3, logs)``."""
-        for callback in self.callbacks:
+        if hook not in self.listeners:
+            self.listeners[hook] = [c for c in self.callbacks if _defines(c, hook)]
+        for callback in self.listeners[hook]:
             getattr(callback, hook)(*args)
+
+
+# Callback's training batch hooks call these (Keras's older names), so overriding either counts.
+_CALLS = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+
+
+def _defines(callback: Callback, hook: str) -> bool:
+    """Whether ``callback.<hook>`` may do something: it is not Callback's own empty hook."""
+    method = getattr(callback, hook)
+    if getattr(method, "__func__", method) is not getattr(Callback, hook):
+        return True
+    return hook in _CALLS and _defines(callback, _CALLS[hook])
 
 
 class History(Callback):

@@ -192,15 +192,24 @@ def adam_update(
     step = state["step"]
     grad = _with_weight_decay(grad, param, weight_decay)
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-    exp_avg += (1 - beta1) * (grad - exp_avg)
+    # In place, through one scratch array: the arithmetic is torch's, step by step, without
+    # a temporary array per operation (a dozen per parameter and step, otherwise).
+    work = np.subtract(grad, exp_avg)
+    work *= 1 - beta1
+    exp_avg += work  # m += (1 - beta1)(g - m)
+    np.multiply(grad, grad, out=work)
+    work *= 1 - beta2
     exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * (grad * grad)
+    exp_avg_sq += work  # v = beta2 v + (1 - beta2) g^2
     if amsgrad:
         np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
         exp_avg_sq = state["max_exp_avg_sq"]
-    step_size = lr / bias_correction(beta1, step)
-    denom = np.sqrt(exp_avg_sq) / bias_correction(beta2, step) ** 0.5 + eps
-    param -= step_size * (exp_avg / denom)
+    np.sqrt(exp_avg_sq, out=work)
+    work /= bias_correction(beta2, step) ** 0.5
+    work += eps  # the denominator
+    np.divide(exp_avg, work, out=work)
+    work *= lr / bias_correction(beta1, step)
+    param -= work
 
 
 def adamw_update(

@@ -86,27 +86,63 @@ class BCEFromLogits(Function):
 
 
 class SoftmaxCrossEntropy(Function):
-    def forward(self, z: np.ndarray, t: np.ndarray, axis: int = -1) -> np.ndarray:
+    def forward(
+        self,
+        z: np.ndarray,
+        t: np.ndarray | None = None,
+        axis: int = -1,
+        labels: np.ndarray | None = None,
+        probabilities: np.ndarray | None = None,
+    ) -> np.ndarray:
         """l = -sum_c t_c log softmax(z)_c along ``axis``: one loss per row.
 
         Shapes: logits ``z`` and targets ``t`` (one-hot or probabilities) of one shape, e.g.
-        (N, C); the losses have that shape without ``axis``, e.g. (N,). The log-softmax is the
-        stable one (shifted by the maximum).
-        """
-        self.t, self.axis = t, axis
-        self.log_p = log_softmax_values(z, axis)
-        return -(t * self.log_p).sum(axis=axis)
+        (N, C); the losses have that shape without ``axis``, e.g. (N,). Or, instead of ``t``,
+        integer ``labels`` of the losses' shape (as ``torch.nn.functional.cross_entropy`` takes
+        class indices): l = -log softmax(z)_label, the one-hot value without the one-hot rows.
 
-    def backward(self, g: np.ndarray) -> tuple[np.ndarray, None]:
+        The log-softmax is the stable one (shifted by the maximum). With labels and the
+        ``probabilities`` softmax(z) already computed (by the softmax layer that made them),
+        l = -log p_label costs a log per row instead: exact while each p_label is a normal
+        number; one that underflowed (a hopeless prediction) sends every row the stable way.
+        """
+        axis = axis % z.ndim
+        self.t, self.axis = t, axis
+        self.row_shape = (*z.shape[:axis], 1, *z.shape[axis + 1 :])  # a loss per row, axis kept
+        self.at_labels = None if labels is None else _label_index(labels, axis)
+        if labels is not None and probabilities is not None:
+            picked = probabilities[self.at_labels]
+            if not picked.size or picked.min() >= np.finfo(picked.dtype).tiny:
+                self.p = probabilities
+                return -np.log(picked)
+        log_p = log_softmax_values(z, axis)
+        self.p = np.exp(log_p)
+        if labels is None:
+            return -(t * log_p).sum(axis=axis)
+        return -log_p[self.at_labels]
+
+    def backward(self, g: np.ndarray) -> np.ndarray | tuple[np.ndarray, None]:
         """dl/dz_c = softmax(z)_c * sum_k t_k - t_c.
 
-        For targets that sum to 1 (one-hot, probabilities) this is softmax(z) - t: the
+        For targets that sum to 1 (one-hot, probabilities, labels) this is softmax(z) - t: the
         prediction minus the target, with no division by a probability that could be tiny.
         (The mean over N rows divides it by N.) Targets get no gradient.
         """
-        g = np.expand_dims(g, self.axis)
-        p = np.exp(self.log_p)
-        return g * (p * self.t.sum(axis=self.axis, keepdims=True) - self.t), None
+        rows = g.reshape(self.row_shape)
+        if self.t is None:  # labels: p - onehot(label), scaled by each row's g
+            grad = rows * self.p
+            grad[self.at_labels] -= g
+            return grad
+        return rows * (self.p * self.t.sum(axis=self.axis, keepdims=True) - self.t), None
+
+
+def _label_index(labels: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
+    """The index that picks, along ``axis``, each label's entry: ``values[index]`` has the
+    shape of ``labels`` (rows ``arange(N)`` and columns ``labels`` for a matrix)."""
+    ndim = labels.ndim
+    index = [np.arange(n).reshape((n,) + (1,) * (ndim - 1 - i)) for i, n in enumerate(labels.shape)]
+    index.insert(axis, labels)
+    return tuple(index)
 
 
 # --- shapes and checks at the boundary -----------------------------------------------------------
@@ -206,8 +242,8 @@ def _smoothed(target: Tensor, label_smoothing: float, towards: float) -> Tensor:
     return target * (1.0 - label_smoothing) + label_smoothing * towards
 
 
-def _one_hot_labels(loss: str, labels: Any, y_pred: Tensor, axis: int) -> np.ndarray:
-    """Integer labels for ``y_pred`` (..., C) as one-hot rows of y_pred's dtype along ``axis``.
+def _labels(loss: str, labels: Any, y_pred: Tensor, axis: int) -> np.ndarray:
+    """Integer labels for ``y_pred`` (..., C, ...) with classes along ``axis``, checked.
 
     Labels are integers or integral floats (Tensors hold floats), of ``y_pred``'s shape without
     ``axis``, or with an axis of 1 in its place, as Keras allows.
@@ -236,18 +272,33 @@ def _one_hot_labels(loss: str, labels: Any, y_pred: Tensor, axis: int) -> np.nda
             f"{loss}: labels must be integers in [0, {classes}) for {classes} classes, "
             f"got {values[bad].flat[0].item()!r}"
         )
-    one_hot = np.eye(classes, dtype=y_pred.dtype)[values.astype(np.intp)]
-    return one_hot if axis == y_pred.ndim - 1 else np.moveaxis(one_hot, -1, axis)
+    return values.astype(np.intp, copy=False)
 
 
-def _crossentropy(loss: str, target: Tensor, y_pred: Tensor, from_logits: bool, axis: int):
-    """-sum_c t_c log p_c along ``axis``, from logits, recorded logits, or probabilities."""
-    logits = _recorded_logits(loss, y_pred, "softmax", from_logits, axis)
+def _one_hot(labels: np.ndarray, y_pred: Tensor, axis: int) -> Tensor:
+    """Checked ``labels`` as one-hot rows of ``y_pred``'s shape and dtype, along ``axis``."""
+    one_hot = np.eye(y_pred.shape[axis], dtype=y_pred.dtype)[labels]
+    return Tensor(one_hot if axis in (-1, y_pred.ndim - 1) else np.moveaxis(one_hot, -1, axis))
+
+
+def _crossentropy(
+    loss: str, target: Tensor | None, y_pred: Tensor, from_logits: bool, axis: int, labels=None
+):
+    """-sum_c t_c log p_c along ``axis``, from logits, recorded logits, or probabilities; the
+    targets one-hot or probabilities, or (``target`` None) checked integer ``labels``."""
+    recorded = _recorded_logits(loss, y_pred, "softmax", from_logits, axis)
+    logits = y_pred if from_logits else recorded
     if logits is not None:
-        return SoftmaxCrossEntropy.apply(logits, target, axis=axis)
-    if from_logits:
-        return SoftmaxCrossEntropy.apply(y_pred, target, axis=axis)
+        if target is not None:
+            return SoftmaxCrossEntropy.apply(logits, target, axis=axis)
+        # y_pred is softmax(logits) when it recorded them (unless changed in place since).
+        reusable = recorded is not None and not y_pred._version
+        return SoftmaxCrossEntropy.apply(
+            logits, axis=axis, labels=labels, probabilities=y_pred.data if reusable else None
+        )
     _check_probabilities(loss, y_pred)
+    if target is None:
+        target = _one_hot(labels, y_pred, axis)
     rows = y_pred / y_pred.sum(axis=axis, keepdims=True)
     return -(target * Clip.apply(rows, low=EPSILON, high=1 - EPSILON).log()).sum(axis=axis)
 
@@ -345,8 +396,8 @@ def sparse_categorical_crossentropy(
         )
     y_pred = _prediction(y_pred)
     _at_least_1d(loss, y_pred)
-    target = Tensor(_one_hot_labels(loss, y_true, y_pred, axis))
-    return _crossentropy(loss, target, y_pred, from_logits, axis)
+    labels = _labels(loss, y_true, y_pred, axis)
+    return _crossentropy(loss, None, y_pred, from_logits, axis, labels)
 
 
 FUNCTIONS = (
