@@ -11,12 +11,13 @@ that machine has numpy, torch and pytest only.
   exact agreement).
 * :func:`to_numpy`: a Keras (torch) tensor, an nnlearn Tensor or a number as a numpy array.
 * :func:`recorder`: a callback recording every hook Keras calls, for either library.
+* :func:`twins`: a Keras model and its nnlearn twin holding Keras's initial weights.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -43,6 +44,19 @@ LIBRARIES = {"keras": keras, "nnlearn": NNLEARN}
 # Every hook of keras.callbacks.Callback. `on_batch_begin`/`on_batch_end` are called by the base
 # class's `on_train_batch_begin`/`on_train_batch_end`, not by `fit` itself.
 HOOKS = tuple(name for name in dir(keras.callbacks.Callback) if name.startswith("on_"))
+
+
+def twins(layers: Callable[[Any], list], inputs: int = 3, seed: int = 0) -> tuple[Any, Any]:
+    """The Keras model ``Sequential(layers(keras))`` and its nnlearn twin with the same
+    weights (Keras's initial ones, copied with ``set_weights``), both built for
+    ``(batch, inputs)``, so any difference between them is the library's, not the draw's."""
+    keras.utils.set_random_seed(seed)
+    models = {}
+    for name, library in LIBRARIES.items():
+        models[name] = library.Sequential(layers(library))
+        models[name].build((None, inputs))
+    models["nnlearn"].set_weights(models["keras"].get_weights())
+    return models["keras"], models["nnlearn"]
 
 
 @contextmanager

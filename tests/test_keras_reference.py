@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from keras_reference import LIBRARIES, floatx, keras, to_numpy
+from keras_reference import LIBRARIES, floatx, keras, to_numpy, twins
 
 import nnlearn as nl
 
@@ -30,18 +30,6 @@ pytestmark = [
 RNG = np.random.default_rng(0)
 RTOL = 1e-6  # in float64: Keras's reductions on the torch backend err near 1e-8
 N, C = 10, 3  # examples and classes of the small data below
-
-
-def twins(layers: Callable[[Any], list], inputs: int = 3, seed: int = 0) -> tuple[Any, Any]:
-    """The Keras model ``Sequential(layers(keras))`` and its nnlearn twin with the same
-    weights, both built for ``(batch, inputs)``."""
-    keras.utils.set_random_seed(seed)
-    models = {}
-    for name, library in LIBRARIES.items():
-        models[name] = library.Sequential(layers(library))
-        models[name].build((None, inputs))
-    models["nnlearn"].set_weights(models["keras"].get_weights())
-    return models["keras"], models["nnlearn"]
 
 
 def hidden_and(units: int, activation: str | None) -> Callable[[Any], list]:

@@ -8,18 +8,16 @@ tests/parity/test_models_parity.py.
 """
 
 import inspect
-import os
 import time
 
 import numpy as np
 import pytest
 import torch
+from keras_reference import keras
+from keras_reference import twins as keras_twins
 
 import nnlearn as nl
 from nnlearn.data import Standardizer, load_digits, train_val_test_split
-
-os.environ.setdefault("KERAS_BACKEND", "torch")  # before the first import of keras
-import keras  # noqa: E402
 
 pytestmark = [
     pytest.mark.chapter08,
@@ -45,18 +43,13 @@ def random_data(n=96, seed=0):
     return rng.standard_normal((n, 100)), rng.integers(0, 10, n)
 
 
-def twins(units=(4, 3), activations=("tanh", "softmax"), inputs=3, seed=0):
+def twins(units=(4, 3), activations=("tanh", "softmax")):
     """A Keras Sequential of Dense layers and its nnlearn twin with Keras's initial weights."""
-    keras.utils.set_random_seed(seed)
-    pair = []
-    for library in (keras, nl):
-        dense = [
-            library.layers.Dense(u, activation=a) for u, a in zip(units, activations, strict=True)
+    return keras_twins(
+        lambda lib: [
+            lib.layers.Dense(u, activation=a) for u, a in zip(units, activations, strict=True)
         ]
-        pair.append(library.Sequential(dense))
-        pair[-1].build((None, inputs))
-    pair[1].set_weights(pair[0].get_weights())
-    return pair
+    )
 
 
 X3 = np.random.default_rng(3).standard_normal((10, 3)).astype(np.float32)
