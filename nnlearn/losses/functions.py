@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from nnlearn.activations import log_softmax_values, sigmoid_values
-from nnlearn.tensor import Function, Tensor
+from nnlearn.tensor import FLOAT_DTYPES, Function, Tensor
 
 EPSILON = 1e-7  # keras.config.epsilon()
+# Below these, a float32 or float64 number has lost precision (a subnormal) or is 0.
+_SMALLEST_NORMAL = {dtype: np.finfo(dtype).tiny for dtype in FLOAT_DTYPES}
 
 
 # --- the Functions -------------------------------------------------------------------------------
@@ -112,7 +114,7 @@ class SoftmaxCrossEntropy(Function):
         self.at_labels = None if labels is None else _label_index(labels, axis)
         if labels is not None and probabilities is not None:
             picked = probabilities[self.at_labels]
-            if not picked.size or picked.min() >= np.finfo(picked.dtype).tiny:
+            if not picked.size or picked.min() >= _SMALLEST_NORMAL[picked.dtype]:
                 self.p = probabilities
                 return -np.log(picked)
         log_p = log_softmax_values(z, axis)
