@@ -27,6 +27,7 @@ OP_RADIUS = 13  # an operation's circle (left of the box it made), wider for a l
 COLUMN_WIDTH = BOX_WIDTH + 100  # room for the circle and the arrows
 ROW_HEIGHT = BOX_HEIGHT + 18
 MARGIN = 10
+MAX_SHOWN_WIDTH = 800  # pixels: JupyterLab at 1280 px with the file browser open has ~850
 LEAF_FILL, NODE_FILL, OP_FILL = "#dbe9f6", "#ffffff", "#eeeeee"
 
 
@@ -149,9 +150,13 @@ def draw_graph(output: Any) -> GraphDrawing:
     corner = layout(order)
     width = max(x for x, _ in corner.values()) + BOX_WIDTH + MARGIN
     height = max(y for _, y in corner.values()) + BOX_HEIGHT + MARGIN
+    shown = min(1.0, MAX_SHOWN_WIDTH / width)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:g}" height="{height:g}" '
-        f'viewBox="0 0 {width:g} {height:g}" font-family="monospace" font-size="11">',
+        # Shown at most MAX_SHOWN_WIDTH wide (the viewBox scales the drawing), so a wide graph
+        # fits JupyterLab's output area on a laptop screen instead of being cut off on the right.
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width * shown:g}" '
+        f'height="{height * shown:g}" viewBox="0 0 {width:g} {height:g}" '
+        'font-family="monospace" font-size="11">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" fill="#777"/>'
         "</marker></defs>",

@@ -96,3 +96,17 @@ def test_displays_as_svg_in_a_notebook():
     drawing = draw_graph(_neuron())
     assert drawing._repr_svg_() == drawing.svg
     assert "10 nodes" in repr(drawing)
+
+
+def test_a_wide_graph_is_shown_scaled_down_to_fit_a_laptop_screen():
+    """A long chain would be drawn far wider than JupyterLab's output area (~850 px at 1280 px
+    with the file browser open): it is shown at most 800 px wide, scaled, not cut off."""
+    x = Value(0.5, label="x")
+    y = x
+    for _ in range(12):
+        y = y.tanh()
+    root = _parse(draw_graph(y))
+    drawn_width, drawn_height = (float(v) for v in root.get("viewBox").split()[2:])
+    shown_width, shown_height = float(root.get("width")), float(root.get("height"))
+    assert drawn_width > 800 and shown_width == pytest.approx(800)
+    assert shown_height / shown_width == pytest.approx(drawn_height / drawn_width)
