@@ -109,4 +109,4 @@ def test_a_wide_graph_is_shown_scaled_down_to_fit_a_laptop_screen():
     drawn_width, drawn_height = (float(v) for v in root.get("viewBox").split()[2:])
     shown_width, shown_height = float(root.get("width")), float(root.get("height"))
     assert drawn_width > 800 and shown_width == pytest.approx(800)
-    assert shown_height / shown_width == pytest.approx(drawn_height / drawn_width)
+    assert shown_height / shown_width == pytest.approx(drawn_height / drawn_width, rel=1e-4)
