@@ -178,14 +178,17 @@ class Sequential(Layer):
         self,
         optimizer: str | optim.Optimizer = "rmsprop",
         loss: Any = None,
+        loss_weights: Any = None,
         metrics: Sequence[str | Callable] | None = None,
     ) -> Sequential:
         """Choose the optimizer (a name gets Keras's defaults; Keras's default is
         ``"rmsprop"``), the loss (a name, a function of ``(y_true, y_pred)`` or a
         :class:`~nnlearn.losses.Loss`) and the metrics (names or functions).
 
-        Returns the model, so ``model.compile(...).fit(...)`` chains.
+        Keras's order: the third is ``loss_weights`` (never the metrics). Returns the model.
         """
+        if loss_weights is not None:
+            raise TypeError("compile: loss_weights is for several outputs; name metrics=[...]")
         self.optimizer = optim.get(optimizer)
         self.loss = losses.as_loss(loss)
         self.metric_functions = dict(get_metric(m) for m in (metrics or []))

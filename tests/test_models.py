@@ -555,3 +555,14 @@ def test_float32_training_stays_float32_in_every_operation(monkeypatch):
     assert incoming == {"float32"}
     states = [a for state in model.optimizer.state.values() for a in state.values()]
     assert {a.dtype.name for a in states if isinstance(a, np.ndarray)} == {"float32"}
+
+
+def test_compile_takes_keras_argument_order_so_a_third_positional_is_not_metrics():
+    """Keras's third parameter is loss_weights: compile("adam", "mse", ["mae"]) must not quietly
+    read ["mae"] as metrics (in Keras it is a loss weight)."""
+    assert (
+        list(inspect.signature(keras.Model.compile).parameters)[1:4]
+        == list(inspect.signature(nl.Sequential.compile).parameters)[1:4]
+    )
+    with pytest.raises(TypeError, match=r"loss_weights.*metrics=\["):
+        keras_example().compile("adam", "mse", ["mae"])
