@@ -23,10 +23,11 @@ trajectories can differ in speed for that reason alone.
 * torch: the lean usual loop (permute, slice, forward, cross-entropy on logits, zero_grad,
   backward, ``torch.optim.Adam(eps=1e-7)``).
 
-Epochs of the three alternate, so a busy machine slows them alike; after one warm-up epoch
-each, the median wall-clock time (and the median CPU time, ``time.process_time``, less
-sensitive to other processes) of each is reported, with the ratios nnlearn / numpy and
-nnlearn / torch. Where the time goes, before and after the speed work: benchmarks/README.md.
+Epochs of the three alternate, in an order that turns every round, so a busy machine slows
+them alike; after one warm-up epoch each, the median wall-clock time (and the median CPU time,
+``time.process_time``, less sensitive to other processes) of each is reported, with the
+ratios nnlearn / numpy and nnlearn / torch. Where the time goes, before and after the speed
+work: benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -83,7 +83,12 @@ def topological_order(output: Tensor) -> list[Tensor]:
             continue
         stack.append((node, True))
         for parent in node._ctx.parents:
-            if parent.requires_grad and id(parent) not in visited:
+            if not parent.requires_grad or id(parent) in visited:
+                continue
+            if parent._ctx is None:  # a leaf (a parameter, most often): placed at once
+                visited.add(id(parent))
+                order.append(parent)
+            else:
                 stack.append((parent, False))
     return order
 
