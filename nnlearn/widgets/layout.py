@@ -99,7 +99,10 @@ def explorer_box(controls: Sequence[Any], figure: Any) -> Any:
     )
     figure.layout.flex = f"1000 1 {FIGURE_MIN_WIDTH}"  # takes all the room the column leaves
     figure.layout.min_width = "0"
-    return widgets.Box(
+    # Class names the browser tests look for (tests/test_browser.py).
+    column.add_class("nnlearn-controls")
+    figure.add_class("nnlearn-figure")
+    box = widgets.Box(
         [column, figure],
         layout=widgets.Layout(
             display="flex",
@@ -109,6 +112,8 @@ def explorer_box(controls: Sequence[Any], figure: Any) -> Any:
             grid_gap="8px",
         ),
     )
+    box.add_class("nnlearn-explorer")
+    return box
 
 
 class FrameStack:
@@ -141,9 +146,10 @@ class FrameStack:
         self.readouts = [widgets.HTML() for _ in values]
         frames = [
             widgets.VBox([readout, image], layout=widgets.Layout(width="100%"))
-            for readout, image in zip(self.readouts, self.images)
+            for readout, image in zip(self.readouts, self.images, strict=True)
         ]
         self.stack = widgets.Stack(frames, selected_index=slider.index)
+        self.stack.add_class("nnlearn-frames")
         # Client-side: the book has no kernel, so the browser itself switches the frame.
         self.link = widgets.jslink((slider, "index"), (self.stack, "selected_index"))
         # Server-side too, so that Python's view of the stack follows a slider set from code.
