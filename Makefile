@@ -1,19 +1,24 @@
 # nnlearn: `make course` opens the course, `make test` runs every test.
-# Both create .venv when it is missing. TORCH_SPEC says how torch is installed (default: torch,
-# whatever your package index offers; CI uses torch==2.13.0, a local CPU wheel).
+# Both create .venv when it is missing. TORCH_SPEC is what pip installs torch from, as pip's
+# arguments (default: torch, whatever your package index offers; CI uses torch==2.13.0). It may
+# carry options: TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu" is the CPU
+# build. Each word is quoted for the shell, so "torch>=2.2,<3" needs no quotes of its own.
 
 PYTHON ?= python3
 TORCH_SPEC ?= torch
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8888
+CHAPTER ?=
 # The browser tests drive this Chromium (Debian's package); Playwright's download is never used.
 export CHROMIUM ?= /usr/bin/chromium
 
 # nbgrader and friends run the venv's own commands as subprocesses.
 export PATH := $(abspath $(BIN)):$(PATH)
+# pip: no "a new release of pip is available" notice after each install.
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: course test test-gpu lint format book browser assignments grade feedback
+.PHONY: course refresh test test-gpu lint format book browser assignments grade feedback
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "nnlearn needs Python 3.10 or newer; found " + sys.version.split()[0])'
@@ -22,7 +27,7 @@ $(BIN)/python:
 
 # One stamp per set of extras, remade when pyproject.toml changes.
 $(VENV)/course.stamp: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet $(foreach word,$(TORCH_SPEC),'$(word)')
 	$(BIN)/python -m pip install --quiet -e .
 	$(BIN)/jupyter labextension disable "@jupyterlab/apputils-extension:announcements"
 	touch $@
@@ -31,8 +36,15 @@ $(VENV)/test.stamp: $(VENV)/course.stamp
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+# JupyterLab in work/, the learner's git-ignored copy of the chapters (filled on first use;
+# chapters new in the course are added, a copy that is there is never overwritten).
 course: $(VENV)/course.stamp
 	$(BIN)/python scripts/start_course.py --port=$(PORT)
+
+# After `git pull`: the course's version of one chapter (CHAPTER=03) or of all of them into
+# work/; a copy you changed is moved to work/backups/<date>_<time>/ first.
+refresh:
+	$(PYTHON) scripts/working_copy.py refresh $(CHAPTER)
 
 test: $(VENV)/test.stamp browser book
 	$(BIN)/ruff check .

@@ -1,17 +1,19 @@
-"""Start JupyterLab on the course (``make course``).
+"""Start JupyterLab on the course (``make course``), in the learner's working copy.
 
-It binds to 127.0.0.1 behind a token (JupyterLab makes a random one, or takes
-``JUPYTER_TOKEN``), prints the URL, opens a browser only where there is a screen, and passes
-``--allow-root`` only when run as root. Extra arguments go to ``jupyter lab``.
+It first copies into ``work/`` the chapters it does not have yet (all of them on first use, new
+ones after an update; see ``working_copy.py``) and serves that folder, so running a chapter
+never changes ``notebooks/``. It binds to 127.0.0.1 behind a token (JupyterLab makes a random
+one, or takes ``JUPYTER_TOKEN``), prints the URL, opens a browser only where there is a screen,
+and passes ``--allow-root`` only when run as root. Extra arguments go to ``jupyter lab``.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-from pathlib import Path
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+import working_copy
 
 
 def has_screen() -> bool:
@@ -24,7 +26,7 @@ def has_screen() -> bool:
 def lab_arguments(extra: list[str]) -> list[str]:
     args = [
         "lab",
-        f"--ServerApp.root_dir={NOTEBOOKS}",
+        f"--ServerApp.root_dir={working_copy.WORK}",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.open_browser={has_screen()}",
     ]
@@ -34,11 +36,15 @@ def lab_arguments(extra: list[str]) -> list[str]:
 
 
 def main() -> None:
-    jupyter = Path(sys.executable).with_name("jupyter")
-    args = lab_arguments(sys.argv[1:])
-    print("Starting the nnlearn course in JupyterLab; open the URL with the token printed below.")
-    print("Stop it with Ctrl+C.", flush=True)
-    os.execv(jupyter, [str(jupyter), *args])
+    copied = working_copy.fill()
+    if copied:
+        print(f"Copied {len(copied)} chapter(s) into your working copy: {', '.join(copied)}")
+    command = [sys.executable, "-m", "jupyter", *lab_arguments(sys.argv[1:])]
+    print(f"Starting the nnlearn course in JupyterLab, in {working_copy.WORK}.")
+    print("Open the URL with the token printed below. Stop it with Ctrl+C, twice.", flush=True)
+    if sys.platform == "win32":  # no exec there: wait for JupyterLab instead
+        sys.exit(subprocess.call(command))
+    os.execv(sys.executable, command)
 
 
 if __name__ == "__main__":
