@@ -31,3 +31,36 @@ def test_importing_the_explorers_loads_no_ipywidgets_or_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_frame_explorer_redraws_every_frame_when_another_control_changes():
+    import ipywidgets as widgets
+
+    from nnlearn.widgets.layout import frame_explorer, selection_slider
+
+    drawn = []
+
+    def draw(value):  # a frame is its numbers: the slider's value times the factor
+        drawn.append(value)
+        product = value * controls["factor"].value
+        return str(product).encode(), f"<b>{product}</b>", {"product": product}
+
+    controls = {
+        "x": selection_slider("x", (1.0, 2.0, 5.0), 2.4),
+        "factor": widgets.IntSlider(value=10, description="factor"),
+    }
+    explorer = frame_explorer(controls, "x", draw, width_px=300)
+    assert controls["x"].value == 2.0 and explorer.result == {"product": 20.0}
+    assert drawn == [2.0, 1.0, 5.0]  # the frame on show first
+    assert controls["x"].continuous_update  # a move only switches frames: follow the drag
+    assert explorer.frames.images[0].layout.max_width == "300px"
+
+    drawn.clear()
+    controls["factor"].value = 3
+    assert drawn == [2.0, 1.0, 5.0]
+    assert [image.value for image in explorer.frames.images] == [b"3.0", b"6.0", b"15.0"]
+    controls["x"].value = 5.0
+    assert explorer.frames.stack.selected_index == 2 and explorer.result == {"product": 15.0}
+    assert explorer.readout.value == "<b>15.0</b>" and explorer.image.value == b"15.0"
+    assert drawn == [2.0, 1.0, 5.0]  # moving the main slider draws nothing
+    assert "<i>factor</i>" in explorer.children[0].children[-1].value

@@ -7,7 +7,7 @@ driven by setting its controls' ``.value``, as a learner's clicks would, with no
 import numpy as np
 import pytest
 import torch
-from widget_cases import TORCH_ACTIVATIONS, first_slider
+from widget_cases import TORCH_ACTIVATIONS, check_frame_explorer
 
 from nnlearn import activations
 from nnlearn.parity import to_numpy, to_torch
@@ -15,7 +15,9 @@ from nnlearn.plotting import new_figure
 from nnlearn.widgets.activation_explorer import (
     FUNCTIONS,
     PARAMETERS,
+    X_MAX_VALUES,
     activation_curves,
+    activation_frame,
     explorer_result,
     make_activation_explorer,
     plot_activation_explorer,
@@ -88,7 +90,6 @@ def test_plot_activation_explorer_draws_f_and_df_per_function():
 
 def test_activation_explorer_slider_changes_readout_result_and_figure():
     explorer = make_activation_explorer(("relu", "leaky_relu", "sigmoid"))
-    assert first_slider(explorer) is explorer.controls["negative_slope"]
     readout, image = explorer.readout.value, explorer.image.value
 
     explorer.controls["negative_slope"].value = 0.3
@@ -119,3 +120,23 @@ def test_activation_explorer_function_choice_temperature_and_range():
     assert result["x_range"] == (-8.0, 8.0)
     assert result["per_function"]["softmax"]["df_range"][1] == pytest.approx(0.5)
     assert "temperature = 0.5" in explorer.readout.value and "gelu" in explorer.readout.value
+
+
+def test_activation_explorer_range_slider_has_a_frame_per_position_and_none_stale():
+    explorer = make_activation_explorer(("relu", "sigmoid"), x_max=4.5)
+    assert explorer.controls["x_max"].value == 5.0  # the nearest of the slider's positions
+    assert explorer.frames.values == list(X_MAX_VALUES)
+    check_frame_explorer(
+        explorer,
+        "x_max",
+        lambda x_max: activation_frame(
+            ("relu", "sigmoid"), x_max, {"alpha": 1.0, "temperature": 1.0}, threshold=0.1
+        ),
+        other="threshold",
+        new_value=0.1,
+    )
+    # the widest range on show: sigmoid' < 0.1 for |x| > 2.18 (s(1 - s) = 0.1), most of [-20, 20]
+    assert explorer.result["x_range"] == (-20.0, 20.0)
+    assert explorer.result["per_function"]["sigmoid"]["saturated_fraction"] == pytest.approx(
+        (20 - 2 * np.arctanh(np.sqrt(1 - 4 * 0.1))) / 20, abs=2 / 801
+    )

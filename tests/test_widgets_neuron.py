@@ -6,14 +6,16 @@ driven by setting its controls' ``.value``, as a learner's clicks would, with no
 
 import numpy as np
 import pytest
-from widget_cases import TORCH_ACTIVATIONS, first_slider, separable_points
+from widget_cases import TORCH_ACTIVATIONS, check_frame_explorer, separable_points
 
 from nnlearn.parity import check_function
 from nnlearn.plotting import new_figure
 from nnlearn.widgets.neuron import (
+    BIAS_VALUES,
     NEURON_ACTIVATIONS,
     make_neuron_widget,
     neuron,
+    neuron_frame,
     neuron_result,
     plot_neuron,
 )
@@ -86,7 +88,6 @@ def test_plot_neuron_with_zero_weights_draws_no_line():
 def test_neuron_widget_controls_drive_result_readout_and_figure():
     x, y = separable_points()
     widget = make_neuron_widget(x, y, w1=1.0, w2=-1.0, b=0.0)
-    assert first_slider(widget) is widget.controls["w1"]
     before = (widget.result, widget.readout.value, widget.image.value)
     assert widget.image.value[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -100,3 +101,18 @@ def test_neuron_widget_controls_drive_result_readout_and_figure():
     widget.controls["activation"].value = "relu"  # same line, same accuracy, new shading
     assert widget.result["activation"] == "relu" and widget.result["accuracy"] == 1.0
     assert widget.result["threshold"] == 0.0
+
+
+def test_neuron_widget_bias_slider_has_a_frame_per_position_and_none_stale():
+    x, y = separable_points()
+    widget = make_neuron_widget(x, y, w1=1.0, w2=2.0, b=0.3)
+    assert widget.controls["b"].value == 0.5  # the nearest of the slider's positions
+    assert widget.frames.values == list(BIAS_VALUES) and -0.5 in BIAS_VALUES
+    check_frame_explorer(
+        widget,
+        "b",
+        lambda b: neuron_frame(x, y, 1.0, 2.0, b, "tanh"),
+        other="activation",
+        new_value="tanh",
+    )
+    assert widget.result == neuron_result(x, y, 1.0, 2.0, BIAS_VALUES[-1], "tanh")

@@ -9,6 +9,7 @@ The pure functions are checked against torch (autograd for the surfaces' gradien
 import numpy as np
 import pytest
 import torch
+from widget_cases import check_frame_explorer
 
 from nnlearn.widgets import optimizer_paths as paths
 
@@ -111,3 +112,21 @@ def test_paths_widget_optimizer_and_surface_controls():
     assert widget.result.lr["AdamW"] == pytest.approx(paths.ROSENBROCK.default_lr)
     assert widget.image.value != image_before and widget.image.value[:4] == b"\x89PNG"
     assert "AdamW" in widget.readout.value
+
+
+def test_paths_widget_learning_rate_slider_has_a_frame_per_rate_and_none_stale():
+    widget = paths.make_optimizer_paths_widget(optimizers=("SGD", "Adam"), lr=0.03, steps=40)
+    assert widget.controls["lr"].value == 0.02  # the nearest of the slider's rates
+    assert widget.frames.values == list(paths.LEARNING_RATES)
+    for surface in paths.SURFACES.values():
+        assert surface.default_lr in paths.LEARNING_RATES, surface.name
+    check_frame_explorer(
+        widget,
+        "lr",
+        lambda lr: paths.paths_frame("elongated bowl", ("SGD", "Adam"), lr, steps=60),
+        other="steps",
+        new_value=60,
+    )
+    # lr 1 on the bowl: SGD's steep direction grows by |1 - 20| per step
+    assert widget.result.lr == {"SGD": 1.0, "Adam": 1.0} and widget.result.paths["SGD"].diverged
+    assert "diverged" in widget.readout.value

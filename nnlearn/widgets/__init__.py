@@ -13,5 +13,8 @@ same function beside the live widget, and tests can drive a widget without a bro
 * :mod:`nnlearn.widgets.playground` (chapter 08): ``make_playground_widget()``, train a small
   network on a 2-D data set (width, depth, activation, learning rate) and see its boundary.
 
+The first three respond in the static book too: their main slider (the bias, the input range,
+the learning rate) switches between frames drawn in advance (:mod:`nnlearn.widgets.layout`).
+
 This package imports nothing: ipywidgets and matplotlib load with the explorer you use.
 """

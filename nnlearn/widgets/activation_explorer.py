@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnlearn import activations
-from nnlearn.plotting import CLASS_COLORS, figure_to_png, new_figure, shade_mask
+from nnlearn.plotting import CLASS_COLORS, figure_to_png, shade_mask
 from nnlearn.tensor import Tensor
+from nnlearn.widgets.layout import FRAME_DPI, frame_explorer, frame_figure, selection_slider
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
 # name -> the keyword argument its slider sets
 PARAMETERS = {"leaky_relu": "negative_slope", "elu": "alpha", "softmax": "temperature"}
 DEFAULT_PARAMS = {"negative_slope": 0.1, "alpha": 1.0, "temperature": 1.0}
+# The input range's positions on the explorer's main slider, one precomputed frame each.
+X_MAX_VALUES = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
+FRAME_SIZE = (5.0, 5.6)  # inches at FRAME_DPI: f above f', 400 x 448 px
+READOUT_COLUMNS = ("function", "parameter", "f' range", "saturated")
 FUNCTIONS = (
     "relu",
     "leaky_relu",
@@ -142,15 +147,15 @@ def plot_activation_explorer(
         ax_f.plot(x, info["f"], color=colour, lw=2, label=label)
         ax_df.plot(x, info["df"], color=colour, lw=2, label=label)
         shade_mask(ax_df, x, info["saturated"], color=colour, alpha=0.12)
-    ax_df.axhspan(-threshold, threshold, color="0.3", alpha=0.15, label=f"|f'| < {threshold:g}")
-    for ax, title in ((ax_f, "f(x)"), (ax_df, "f'(x)  (shaded: saturating inputs)")):
+    ax_df.axhspan(-threshold, threshold, color="0.3", alpha=0.15)
+    titles = ("f(x)", f"f'(x); shaded where |f'(x)| < {threshold:g} (saturating)")
+    for ax, title in zip((ax_f, ax_df), titles, strict=True):
         ax.axhline(0, color="0.6", lw=0.8)
         ax.axvline(0, color="0.6", lw=0.8)
         ax.set_xlabel("x")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    ax_f.legend(fontsize="small")
-    ax_df.legend(fontsize="small")
+    ax_f.legend(fontsize="small")  # one legend: the colours are the same in both
     return result
 
 
@@ -163,83 +168,77 @@ def _parameter_text(info: dict[str, Any]) -> str:
 
 
 def _readout_html(result: dict[str, Any]) -> str:
+    cell = "style='padding: 1px 6px; text-align: left'"
     rows = "".join(
-        f"<tr><td>{name}</td><td>{_parameter_text(info)}</td>"
-        f"<td>[{info['df_range'][0]:.4g}, {info['df_range'][1]:.4g}]</td>"
-        f"<td>{info['saturated_fraction']:.1%}</td></tr>"
+        f"<tr><td {cell}>{name}</td><td {cell}>{_parameter_text(info)}</td>"
+        f"<td {cell}>[{info['df_range'][0]:.3g}, {info['df_range'][1]:.3g}]</td>"
+        f"<td {cell}>{info['saturated_fraction']:.1%}</td></tr>"
         for name, info in result["per_function"].items()
     )
+    header = "".join(f"<th {cell}>{title}</th>" for title in READOUT_COLUMNS)
     low, high = result["x_range"]
     return (
-        "<table style='border-collapse: separate; border-spacing: 14px 2px'>"
-        "<tr><th>function</th><th>parameter</th><th>f' range</th><th>saturated</th></tr>"
-        f"{rows}</table>"
+        "<table style='border-collapse: collapse; font-size: 90%; line-height: 1.3'>"
+        f"<tr>{header}</tr>{rows}</table>"
         f"<small>x in [{low:.3g}, {high:.3g}]; saturated: |f'(x)| &lt; {result['threshold']:g}"
-        f"</small>"
+        "</small>"
     )
+
+
+def activation_frame(
+    names: Sequence[str],
+    x_max: float = 5.0,
+    params: Mapping[str, float] | None = None,
+    threshold: float = 0.05,
+) -> tuple[bytes, str, dict[str, Any]]:
+    """One frame of the explorer: the PNG of :func:`plot_activation_explorer` (f above f'),
+    its readout and its result."""
+    figure = frame_figure(FRAME_SIZE, left=0.13, bottom=0.08, top=0.95, hspace=0.35)
+    ax_f, ax_df = figure.subplots(2, 1)
+    result = plot_activation_explorer(ax_f, ax_df, names, x_max, params, threshold)
+    return figure_to_png(figure, FRAME_DPI), _readout_html(result), result
 
 
 def make_activation_explorer(
     names: Sequence[str] = ("relu", "leaky_relu", "sigmoid"), x_max: float = 5.0
 ):
-    """Pick activations, move their parameters, see f, f' and where they saturate.
+    """Move the input range (alive in the book); with a kernel, pick activations, move their
+    parameters and the saturation threshold; see f, f' and where they saturate.
+
+    The range takes the values :data:`X_MAX_VALUES` (the nearest one to ``x_max``): the wider
+    the inputs spread, the larger the share where sigmoid-like units saturate.
 
     Returns:
-        An ``ipywidgets.VBox`` with attributes ``controls`` (dict: ``functions`` a
-        SelectMultiple, ``negative_slope``, ``alpha``, ``temperature``, ``x_max`` and
-        ``threshold`` FloatSliders; set ``.value`` to drive it), ``readout`` (HTML table of
-        the numbers), ``image`` (PNG of the figure) and ``result`` (the latest
-        :func:`explorer_result`).
+        The explorer (see :func:`nnlearn.widgets.layout.frame_explorer`) with attributes
+        ``controls`` (dict: ``x_max`` a SelectionSlider, ``functions`` a SelectMultiple,
+        ``negative_slope``, ``alpha``, ``temperature`` and ``threshold`` FloatSliders; set
+        ``.value`` to drive it), ``readout`` (HTML table of the numbers) and ``image`` (PNG of
+        the figure) of the frame on show, and ``result`` (its :func:`explorer_result`).
     """
     import ipywidgets as widgets
 
     def slider(name: str, value: float, low: float, high: float, step: float):
         return widgets.FloatSlider(
-            value=value,
-            min=low,
-            max=high,
-            step=step,
-            description=name,
-            continuous_update=False,
-            style={"description_width": "initial"},
+            value=value, min=low, max=high, step=step, description=name, continuous_update=False
         )
 
     controls = {
+        "x_max": selection_slider("x range ±", X_MAX_VALUES, x_max),
         "functions": widgets.SelectMultiple(
             options=FUNCTIONS, value=tuple(names), rows=len(FUNCTIONS), description="functions"
         ),
         "negative_slope": slider("leaky_relu slope", DEFAULT_PARAMS["negative_slope"], 0, 1, 0.01),
         "alpha": slider("elu alpha", DEFAULT_PARAMS["alpha"], 0.1, 3.0, 0.1),
         "temperature": slider("softmax temperature", DEFAULT_PARAMS["temperature"], 0.1, 5, 0.1),
-        "x_max": slider("x range ±", x_max, 1.0, 20.0, 0.5),
         "threshold": slider("saturation below", 0.05, 0.01, 0.25, 0.01),
     }
-    readout = widgets.HTML()
-    image = widgets.Image(format="png")
-    box = widgets.VBox(
-        [
-            widgets.HBox([widgets.VBox(list(controls.values())[1:]), controls["functions"]]),
-            readout,
-            image,
-        ]
-    )
 
-    def update(_change: Any = None) -> None:
-        figure, (ax_f, ax_df) = new_figure(1, 2, size=(10.0, 3.8))
-        values = {k: c.value for k, c in controls.items()}
-        box.result = plot_activation_explorer(
-            ax_f,
-            ax_df,
-            values["functions"],
-            x_max=values["x_max"],
-            params={k: values[k] for k in DEFAULT_PARAMS},
-            threshold=values["threshold"],
+    def draw(value: float) -> tuple[bytes, str, dict[str, Any]]:
+        return activation_frame(
+            controls["functions"].value,
+            x_max=value,
+            params={name: controls[name].value for name in DEFAULT_PARAMS},
+            threshold=controls["threshold"].value,
         )
-        image.value = figure_to_png(figure)
-        readout.value = _readout_html(box.result)
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    box.controls, box.readout, box.image = controls, readout, image
-    update()
-    return box
+    return frame_explorer(controls, "x_max", draw, width_px=int(FRAME_SIZE[0] * FRAME_DPI))

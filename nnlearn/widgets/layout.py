@@ -16,12 +16,17 @@ so under them (:func:`kernel_note`), and when one of them changes in a kernel ev
 redrawn (the current one first), so the frames a saved notebook or the book carries always agree
 with the controls shown.
 
+:func:`frame_explorer` puts these together: an explorer is its controls (the main slider first),
+a ``draw(value)`` for one frame, and nothing else. Frames are drawn by :func:`frame_figure` at
+:data:`FRAME_DPI`, a few hundred px wide and a few tens of KB each, so a chapter's page carries
+its frames lightly and a redraw of them all stays near a second.
+
 ipywidgets is imported inside the functions: ``import nnlearn.widgets.layout`` imports nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 # The controls' column: never narrower than a slider with its readout, never so wide that the
@@ -30,6 +35,26 @@ CONTROLS_MIN_WIDTH = "260px"
 CONTROLS_MAX_WIDTH = "380px"
 # The figure goes below the controls when less than this is left beside them.
 FIGURE_MIN_WIDTH = "320px"
+
+# Frames are drawn at this resolution (pixels per inch of the figure's size): a 5-inch figure
+# is 400 px wide, which fits beside the controls in the book's content column.
+FRAME_DPI = 80
+# Figure margins (fractions of the figure) that leave room for tick labels, axis labels and a
+# title; an explorer passes its own where it needs more.
+FRAME_MARGINS = {"left": 0.12, "right": 0.97, "bottom": 0.12, "top": 0.9}
+
+
+def frame_figure(size: tuple[float, float], **margins: float) -> Any:
+    """A matplotlib ``Figure`` of ``size`` inches with fixed ``margins`` (see FRAME_MARGINS).
+
+    Not ``new_figure``'s constrained layout: it costs as much as the drawing itself, and a frame
+    is drawn for every position of the main slider each time another control changes.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size)
+    figure.subplots_adjust(**{**FRAME_MARGINS, **margins})
+    return figure
 
 
 def fill_width(control: Any) -> Any:
@@ -59,6 +84,26 @@ def figure_image(width_px: int | None = None) -> Any:
             max_width=f"{width_px}px" if width_px else "100%",
             object_fit="contain",
         ),
+    )
+
+
+def selection_slider(description: str, options: Sequence[float], value: float) -> Any:
+    """A full-width ``SelectionSlider`` over ``options`` (numbers), at the option nearest ``value``.
+
+    It is an explorer's main control (see :class:`FrameStack`): it moves while dragged
+    (``continuous_update``), since a move only switches to a frame drawn in advance.
+    """
+    import ipywidgets as widgets
+
+    values = [float(option) for option in options]
+    nearest = min(values, key=lambda option: abs(option - value))
+    return fill_width(
+        widgets.SelectionSlider(
+            options=[(f"{option:g}", option) for option in values],
+            value=nearest,
+            description=description,
+            continuous_update=True,
+        )
     )
 
 
@@ -164,3 +209,55 @@ class FrameStack:
         shown = self.slider.index
         for i in [shown, *(j for j in range(len(self.values)) if j != shown)]:
             self.images[i].value, self.readouts[i].value = self.draw(self.values[i])
+
+
+def frame_explorer(
+    controls: Mapping[str, Any],
+    main: str,
+    draw: Callable[[Any], tuple[bytes, str, Any]],
+    width_px: int | None = None,
+) -> Any:
+    """An explorer whose ``controls[main]`` (a ``SelectionSlider``) responds in the static book.
+
+    Args:
+        controls: name -> widget, shown in this order (put the main slider first: it is the
+            one a reader of the book can move); each is stretched to the column.
+        main: the name of the slider whose every position gets a precomputed frame.
+        draw: ``draw(value) -> (png_bytes, readout_html, result)`` for the main slider's
+            ``value`` and the other controls' current values (read by ``draw`` itself).
+        width_px: the width the figures are drawn at.
+
+    Returns:
+        The :func:`explorer_box`, with attributes ``controls``, ``frames`` (the
+        :class:`FrameStack`), and ``image``, ``readout`` and ``result`` of the frame on show
+        (updated whenever the main slider moves or the frames are redrawn).
+    """
+    results: dict[Any, Any] = {}
+
+    def draw_frame(value: Any) -> tuple[bytes, str]:
+        png, readout, results[value] = draw(value)
+        return png, readout
+
+    for control in controls.values():
+        fill_width(control)
+    slider = controls[main]
+    frames = FrameStack(slider, draw_frame, width_px)
+    others = [control.description for name, control in controls.items() if name != main]
+    box = explorer_box([*controls.values(), kernel_note(slider.description, others)], frames.stack)
+
+    def show(_change: Any = None) -> None:
+        i = slider.index
+        box.image, box.readout = frames.images[i], frames.readouts[i]
+        box.result = results[frames.values[i]]
+
+    def redraw(_change: Any = None) -> None:
+        frames.redraw()
+        show()
+
+    slider.observe(show, names="index")
+    for name, control in controls.items():
+        if name != main:
+            control.observe(redraw, names="value")
+    box.controls, box.frames = dict(controls), frames
+    show()
+    return box

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnlearn import activations
-from nnlearn.plotting import figure_to_png, new_figure, plot_decision_surface
+from nnlearn.plotting import figure_to_png, plot_decision_surface
 from nnlearn.tensor import Tensor
+from nnlearn.widgets.layout import FRAME_DPI, frame_explorer, frame_figure, selection_slider
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,6 +42,10 @@ NEURON_ACTIVATIONS = (
     "silu",
     "linear",
 )
+# The bias slider's positions: one precomputed frame each (nine keep the page light and a redraw
+# under a second); the hidden line of chapter 01, b = -0.5, is one of them.
+BIAS_VALUES = tuple(np.linspace(-2.0, 2.0, 9))
+FRAME_SIZE = (5.0, 4.0)  # inches at FRAME_DPI: 400 x 320 px
 
 
 def _tensor(value: Any, dtype: Any) -> Tensor:
@@ -127,9 +132,9 @@ def plot_neuron(
             xytext=foot,
             arrowprops={"arrowstyle": "->", "color": "black", "lw": 2},
         )
+    # Plain text, not mathtext: parsing TeX costs a tenth of each of the explorer's frames.
     ax.set_title(
-        f"{activation}(${w1:.2g}\\,x_1 {w2:+.2g}\\,x_2 {b:+.2g}$): "
-        f"accuracy {result['accuracy']:.0%}"
+        f"{activation}({w1:.2g}·x₁ {w2:+.2g}·x₂ {b:+.2g}): accuracy {result['accuracy']:.0%}"
     )
     return result
 
@@ -145,6 +150,20 @@ def _readout_html(result: dict[str, Any]) -> str:
     )
 
 
+def neuron_frame(
+    x: np.ndarray,
+    y: np.ndarray,
+    w1: float,
+    w2: float,
+    b: float,
+    activation: str = "sigmoid",
+) -> tuple[bytes, str, dict[str, Any]]:
+    """One frame of the explorer: the PNG of :func:`plot_neuron`, its readout and its result."""
+    figure = frame_figure(FRAME_SIZE)
+    result = plot_neuron(figure.subplots(), x, y, w1, w2, b, activation)
+    return figure_to_png(figure, FRAME_DPI), _readout_html(result), result
+
+
 def make_neuron_widget(
     x: np.ndarray,
     y: np.ndarray,
@@ -153,13 +172,17 @@ def make_neuron_widget(
     b: float = 0.0,
     activation: str = "sigmoid",
 ):
-    """Sliders for ``w1``, ``w2``, ``b`` and a menu of activations over the data ``(x, y)``.
+    """A slider for the bias ``b`` (alive in the book), sliders for ``w1``, ``w2`` and a menu of
+    activations (with a kernel) over the data ``(x, y)``.
+
+    ``b`` takes the values :data:`BIAS_VALUES` (the nearest one to the ``b`` given): moving it
+    slides the boundary line along ``w``, and each position's figure is drawn in advance.
 
     Returns:
-        An ``ipywidgets.HBox`` (controls and readout on the left, the figure of
-        :func:`plot_neuron` on the right) with attributes ``controls`` (dict name -> widget;
-        set ``.value`` to drive it), ``readout`` (HTML), ``image`` (PNG of the figure) and
-        ``result`` (the latest :func:`neuron_result`).
+        The explorer (see :func:`nnlearn.widgets.layout.frame_explorer`) with attributes
+        ``controls`` (dict name -> widget; set ``.value`` to drive it), ``readout`` (HTML) and
+        ``image`` (PNG of :func:`plot_neuron`) of the frame on show, and ``result`` (its
+        :func:`neuron_result`).
     """
     import ipywidgets as widgets
 
@@ -169,25 +192,16 @@ def make_neuron_widget(
         )
 
     controls = {
+        "b": selection_slider("b", BIAS_VALUES, b),
         "w1": slider("w1", w1),
         "w2": slider("w2", w2),
-        "b": slider("b", b),
         "activation": widgets.Dropdown(
             options=NEURON_ACTIVATIONS, value=activation, description="activation"
         ),
     }
-    readout = widgets.HTML()
-    image = widgets.Image(format="png")
-    box = widgets.HBox([widgets.VBox([*controls.values(), readout]), image])
 
-    def update(_change: Any = None) -> None:
-        figure, ax = new_figure(size=(5.5, 4.2))
-        box.result = plot_neuron(ax, x, y, **{k: c.value for k, c in controls.items()})
-        image.value = figure_to_png(figure)
-        readout.value = _readout_html(box.result)
+    def draw(bias: float) -> tuple[bytes, str, dict[str, Any]]:
+        values = {name: control.value for name, control in controls.items() if name != "b"}
+        return neuron_frame(x, y, b=bias, **values)
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    box.controls, box.readout, box.image = controls, readout, image
-    update()
-    return box
+    return frame_explorer(controls, "b", draw, width_px=int(FRAME_SIZE[0] * FRAME_DPI))

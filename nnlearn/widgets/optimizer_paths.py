@@ -4,7 +4,8 @@ The pure function :func:`optimizer_paths` runs nnlearn's real optimizers (``nnle
 a two-element :class:`~nnlearn.layers.Parameter` :math:`\\theta = (x, y)`, feeding them the
 surface's analytic gradient at each step, and returns every visited point and the final losses.
 :func:`plot_paths` draws a result over the surface's contours; :func:`make_optimizer_paths_widget`
-puts sliders (learning rate, steps), an optimizer multi-select and a surface menu on top.
+puts them behind controls: a learning-rate slider whose every position is drawn in advance (it
+responds in the static book), the steps, an optimizer multi-select and a surface menu.
 ipywidgets is imported only by the widget function.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from nnlearn import optim
 from nnlearn.layers import Parameter
+from nnlearn.widgets.layout import FRAME_DPI, frame_explorer, frame_figure, selection_slider
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,7 +54,7 @@ BOWL = Surface(
     start=(-4.0, 1.0),
     minimum=(0.0, 0.0),
     extent=(-4.5, 1.5, -1.5, 1.5),
-    default_lr=0.04,
+    default_lr=0.02,
     log_contours=False,
 )
 
@@ -70,6 +72,10 @@ ROSENBROCK = Surface(
 )
 
 SURFACES: dict[str, Surface] = {s.name: s for s in (BOWL, ROSENBROCK)}
+
+# The explorer's learning rates, one precomputed frame each; every surface's default_lr is one.
+LEARNING_RATES = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0)
+FRAME_SIZE = (5.2, 4.2)  # inches at FRAME_DPI: 416 x 336 px
 
 # Each entry builds a configured nnlearn optimizer for the given parameters and learning rate.
 OPTIMIZERS: dict[str, Callable[[list[Parameter], float], optim.Optimizer]] = {
@@ -204,12 +210,31 @@ def plot_paths(ax: Axes, result: PathsResult, resolution: int = 200) -> Axes:
 
 
 def _readout_html(result: PathsResult) -> str:
+    cell = "style='padding: 1px 8px; text-align: left'"
     rows = "".join(
-        f"<tr><td>{name}</td><td>{result.lr[name]:.2g}</td>"
-        f"<td>{'diverged' if path.diverged else f'{path.final_loss:.3g}'}</td></tr>"
+        f"<tr><td {cell}>{name}</td>"
+        f"<td {cell}>{'diverged' if path.diverged else f'{path.final_loss:.3g}'}</td></tr>"
         for name, path in result.paths.items()
     )
-    return f"<table><tr><th>optimizer</th><th>lr</th><th>final loss</th></tr>{rows}</table>"
+    rates = sorted(set(result.lr.values()))
+    return (
+        "<table style='border-collapse: collapse; font-size: 90%; line-height: 1.3'>"
+        f"<tr><th {cell}>optimizer</th><th {cell}>final loss</th></tr>{rows}</table>"
+        f"<small>lr {', '.join(f'{rate:g}' for rate in rates)}, {result.steps} steps "
+        f"on the {result.surface.name}</small>"
+    )
+
+
+def paths_frame(
+    surface: str | Surface, optimizers: Sequence[str], lr: float, steps: int
+) -> tuple[bytes, str, PathsResult]:
+    """One frame of the explorer: the PNG of :func:`plot_paths`, its readout and its result."""
+    from nnlearn.plotting import figure_to_png
+
+    result = optimizer_paths(surface, optimizers, lr, steps)
+    figure = frame_figure(FRAME_SIZE, left=0.14, bottom=0.12, top=0.92)
+    plot_paths(figure.subplots(), result, resolution=120)
+    return figure_to_png(figure, FRAME_DPI), _readout_html(result), result
 
 
 def make_optimizer_paths_widget(
@@ -220,19 +245,21 @@ def make_optimizer_paths_widget(
 ) -> Any:
     """The explorer: controls for :func:`optimizer_paths` and the figure of :func:`plot_paths`.
 
+    The learning rate (alive in the book) takes the values :data:`LEARNING_RATES`, the one
+    nearest ``lr`` (default: the surface's ``default_lr``); the surface, the optimizers and the
+    number of steps need a kernel.
+
     Returns:
-        An ``ipywidgets.HBox`` with attributes ``controls`` (dict ``surface``, ``optimizers``,
-        ``lr``, ``steps`` -> widget; setting a ``.value`` reruns the optimizers; a new surface
-        also resets ``lr`` to the surface's ``default_lr``), ``readout``
-        (final losses, HTML), ``image`` (PNG of the figure) and ``result`` (the latest
-        :class:`PathsResult`).
+        The explorer (see :func:`nnlearn.widgets.layout.frame_explorer`) with attributes
+        ``controls`` (dict ``lr``, ``surface``, ``optimizers``, ``steps`` -> widget; setting a
+        ``.value`` reruns the optimizers; a new surface also moves ``lr`` to the surface's
+        ``default_lr``), and ``readout`` (final losses, HTML), ``image`` (PNG of the figure)
+        and ``result`` (its :class:`PathsResult`) of the frame on show.
     """
     import ipywidgets as widgets
 
-    from nnlearn.plotting import figure_to_png, new_figure
-
-    style = {"description_width": "initial"}
     controls = {
+        "lr": selection_slider("learning rate", LEARNING_RATES, lr or _surface(surface).default_lr),
         "surface": widgets.Dropdown(options=list(SURFACES), value=surface, description="surface"),
         "optimizers": widgets.SelectMultiple(
             options=list(OPTIMIZERS),
@@ -240,43 +267,22 @@ def make_optimizer_paths_widget(
             rows=len(OPTIMIZERS),
             description="optimizers",
         ),
-        "lr": widgets.FloatLogSlider(
-            value=lr or _surface(surface).default_lr,
-            base=10,
-            min=-4,
-            max=0,
-            step=0.1,
-            description="learning rate",
-            readout_format=".1e",
-            continuous_update=False,
-            style=style,
-        ),
         "steps": widgets.IntSlider(
             value=steps, min=1, max=1000, description="steps", continuous_update=False
         ),
     }
-    readout = widgets.HTML()
-    image = widgets.Image(format="png")
-    box = widgets.HBox([widgets.VBox([*controls.values(), readout]), image])
 
-    def update(_change: Any = None) -> None:
-        box.result = optimizer_paths(**{k: c.value for k, c in controls.items()})
-        figure, ax = new_figure(size=(6.5, 4.8))
-        plot_paths(ax, box.result)
-        image.value = figure_to_png(figure)
-        readout.value = _readout_html(box.result)
+    def draw(rate: float) -> tuple[bytes, str, PathsResult]:
+        return paths_frame(
+            controls["surface"].value, controls["optimizers"].value, rate, controls["steps"].value
+        )
+
+    box = frame_explorer(controls, "lr", draw, width_px=int(FRAME_SIZE[0] * FRAME_DPI))
 
     def new_surface(change: dict[str, Any]) -> None:
-        # Each surface has its own sensible learning rate (Rosenbrock is far steeper).
-        default = SURFACES[change["new"]].default_lr
-        if np.isclose(controls["lr"].value, default):
-            update()
-        else:
-            controls["lr"].value = default  # whose observer redraws
+        # Each surface has its own sensible learning rate (Rosenbrock is far steeper); the
+        # frames were redrawn for the new surface already, so this only shows another one.
+        controls["lr"].value = SURFACES[change["new"]].default_lr
 
     controls["surface"].observe(new_surface, names="value")
-    for name in ("optimizers", "lr", "steps"):
-        controls[name].observe(update, names="value")
-    box.controls, box.readout, box.image = controls, readout, image
-    update()
     return box
