@@ -1,16 +1,19 @@
 """The built book (``make book``, which ``make test`` runs first): every chapter is in it, in the
-course's order, its pages load nothing from the internet, and widget state is embedded.
+course's order, its pages load nothing from the internet and stay light, and the explorers'
+widget state is embedded, with precomputed frames where the book must respond with no kernel.
 
-Whether the pages *render* (maths, figures, a moving slider) is checked in Chromium by
-tests/test_browser.py.
+Whether the pages *render* (maths, figures, explorers that fit and respond) is checked in
+Chromium by tests/test_browser_book.py.
 """
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
+from browser_support import ALIVE_IN_THE_BOOK, EXPLORER_CHAPTERS
 
 pytestmark = pytest.mark.book
 
@@ -18,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "book" / "_build" / "html"
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 WIDGET_CHAPTER = "02_activations"
+# A chapter page with everything in it: text, figures' links, and the widget state (every
+# precomputed frame of every explorer, as base64 PNGs). A reader on a slow line waits for it.
+PAGE_LIMIT_BYTES = 3_000_000
 
 EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
 # url(...) and @import in CSS, with /* comments */ removed first.
@@ -117,8 +123,56 @@ def test_widget_chapter_embeds_widget_state_and_a_static_figure():
     assert 'type="application/vnd.jupyter.widget-state+json"' in text
     assert text.count('type="application/vnd.jupyter.widget-view+json"') >= 1
     state = re.search(r'widget-state\+json">(.*?)</script>', text, re.DOTALL).group(1)
-    assert '"FloatSliderModel"' in state, "no slider in the embedded widget state"
+    assert re.search(r'"\w*SliderModel"', state), "no slider in the embedded widget state"
     figures = re.findall(r'<img[^>]+src="(\.\./_images/[^"]+\.png)"', text)
     assert figures, "no static figure next to the widget"
     for figure in figures:
         assert (HTML / "notebooks" / figure).stat().st_size > 0
+
+
+def widget_state(page: Path) -> tuple[dict, list[str]]:
+    """The page's embedded widget models (id -> state) and the model ids of its widget outputs."""
+    text = page.read_text(encoding="utf-8")
+    found = re.search(r'widget-state\+json">(.*?)</script>', text, re.DOTALL)
+    models = json.loads(found.group(1))["state"] if found else {}
+    views = re.findall(r'widget-view\+json">(.*?)</script>', text, re.DOTALL)
+    return models, [json.loads(view)["model_id"] for view in views]
+
+
+def test_widgets_are_explorers_in_the_explorer_chapters_only():
+    for name in CHAPTERS:
+        models, shown = widget_state(built(f"notebooks/{name}.html"))
+        if name not in EXPLORER_CHAPTERS:
+            assert not shown, f"{name} shows widgets: add it to EXPLORER_CHAPTERS"
+            continue
+        assert shown, f"{name} shows no explorer"
+        for model_id in shown:
+            classes = models[model_id]["state"].get("_dom_classes", [])
+            assert "nnlearn-explorer" in classes, (
+                f"{name} shows a widget that is not an explorer (explorer_box): {classes}"
+            )
+
+
+@pytest.mark.parametrize("name", ALIVE_IN_THE_BOOK)
+def test_explorer_frames_follow_the_slider_in_the_page_itself(name):
+    """A Stack of frames whose selected_index a jslink ties to a slider's index: the browser
+    switches frames with no kernel (tests/test_browser_book.py moves the slider)."""
+    models, _ = widget_state(built(f"notebooks/{name}.html"))
+    stacks = {f"IPY_MODEL_{i}" for i, m in models.items() if m["model_name"] == "StackModel"}
+    links = [m["state"] for m in models.values() if m["model_name"] == "LinkModel"]
+    tied = [
+        link
+        for link in links
+        if link["source"][1] == "index"
+        and link["target"][1] == "selected_index"
+        and link["target"][0] in stacks
+    ]
+    assert tied, f"{name}: no Stack of frames linked to a slider in the embedded widget state"
+
+
+def test_every_chapter_page_stays_under_the_page_limit():
+    sizes = {name: built(f"notebooks/{name}.html").stat().st_size for name in CHAPTERS}
+    heavy = {
+        name: f"{size / 1e6:.2f} MB" for name, size in sizes.items() if size > PAGE_LIMIT_BYTES
+    }
+    assert not heavy, f"pages over {PAGE_LIMIT_BYTES:,} bytes: {heavy}"
