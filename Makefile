@@ -25,15 +25,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# One stamp per set of extras, remade when pyproject.toml changes.
+# One stamp per set of extras, remade when pyproject.toml changes. The editable installs hide
+# setuptools' "Editable installation" banner (a warning about folders named like the package).
+EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e
 $(VENV)/course.stamp: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(foreach word,$(TORCH_SPEC),'$(word)')
-	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/jupyter labextension disable "@jupyterlab/apputils-extension:announcements"
+	$(EDITABLE) .
+	$(BIN)/jupyter labextension disable --log-level=WARN "@jupyterlab/apputils-extension:announcements"
 	touch $@
 
 $(VENV)/test.stamp: $(VENV)/course.stamp
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(EDITABLE) ".[test]"
 	touch $@
 
 # JupyterLab in work/, the learner's git-ignored copy of the chapters (filled on first use;

@@ -4,7 +4,8 @@ It first copies into ``work/`` the chapters it does not have yet (all of them on
 ones after an update; see ``working_copy.py``) and serves that folder, so running a chapter
 never changes ``notebooks/``. It binds to 127.0.0.1 behind a token (JupyterLab makes a random
 one, or takes ``JUPYTER_TOKEN``), prints the URL, opens a browser only where there is a screen,
-and passes ``--allow-root`` only when run as root. Extra arguments go to ``jupyter lab``.
+passes ``--allow-root`` only when run as root, and encrypts the kernels' traffic where it
+can. Extra arguments go to ``jupyter lab``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,18 @@ def has_screen() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def can_encrypt_kernels() -> bool:
+    """jupyter_client (8.10 on) can give kernels CurveZMQ keys, and libzmq has CurveZMQ.
+
+    Then the kernels' traffic is encrypted, and ipykernel no longer warns "Kernel is running
+    over TCP without encryption" in the terminal each time a chapter starts.
+    """
+    import zmq
+    from jupyter_client.manager import KernelManager
+
+    return zmq.has("curve") and KernelManager.class_traits().get("transport_encryption") is not None
+
+
 def lab_arguments(extra: list[str]) -> list[str]:
     args = [
         "lab",
@@ -30,6 +43,8 @@ def lab_arguments(extra: list[str]) -> list[str]:
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.open_browser={has_screen()}",
     ]
+    if can_encrypt_kernels():
+        args.append("--KernelManager.transport_encryption=auto")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--allow-root")
     return args + extra

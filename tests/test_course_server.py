@@ -1,5 +1,7 @@
-"""`make course` serves the chapters on 127.0.0.1, and only to holders of the token."""
+"""`make course` serves the working copy of the chapters on 127.0.0.1, only to holders of the
+token, and its kernels talk to it encrypted (no "running over TCP without encryption" warning)."""
 
+import asyncio
 import json
 import os
 import secrets
@@ -9,9 +11,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
+from tornado.websocket import websocket_connect
 
 pytestmark = pytest.mark.chapter00
 
@@ -24,12 +28,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, method: str = "GET") -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        request = urllib.request.Request(
+            url, method=method, data=b"{}" if method == "POST" else None
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, b""
+
+
+def _run_in_a_kernel(port: int, token: str, code: str) -> str:
+    """Start a kernel and run code in it over the websocket, as JupyterLab does; its stdout."""
+    status, body = _get(f"http://127.0.0.1:{port}/api/kernels?token={token}", "POST")
+    assert status == 201, f"no kernel: {status}"
+    url = f"ws://127.0.0.1:{port}/api/kernels/{json.loads(body)['id']}/channels?token={token}"
+    header = {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request", "version": "5.3"}
+    header |= {"session": uuid.uuid4().hex, "username": ""}
+    request = {"header": header, "parent_header": {}, "metadata": {}, "channel": "shell"}
+    request["content"] = {"code": code, "silent": False}
+
+    async def run() -> str:
+        socket = await websocket_connect(url)
+        socket.write_message(json.dumps(request))
+        printed = ""
+        while True:
+            message = json.loads(await asyncio.wait_for(socket.read_message(), 60))
+            if message["parent_header"].get("msg_id") != header["msg_id"]:
+                continue
+            if message["msg_type"] == "stream":
+                printed += message["content"]["text"]
+            if message["msg_type"] == "execute_reply":
+                return printed
+
+    return asyncio.run(run())
 
 
 def test_make_course_serves_the_notebooks_behind_a_token():
@@ -57,8 +90,11 @@ def test_make_course_serves_the_notebooks_behind_a_token():
         assert status == 200, f"JupyterLab did not answer (make course exited {server.poll()})"
         names = {item["name"] for item in json.loads(body)["content"]}
         assert "00_tour.ipynb" in names
+        assert (ROOT / "work" / "00_tour.ipynb").is_file(), "the course opens the working copy"
         assert _get(base)[0] == 403, "the course must not be served without the token"
+        assert _run_in_a_kernel(port, token, "print(6 * 7)") == "42\n"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0].decode()
     assert f"127.0.0.1:{port}" in output and "token=" in output
+    assert "without encryption" not in output
