@@ -1,193 +1,365 @@
-"""Chapter 08's explorer: a playground that trains a small network on a 2-D data set.
+"""Chapter 08's explorer: a playground, after TensorFlow Playground, that trains while you watch.
 
-:func:`train_playground` is the pure function: it draws a 2-D data set from :mod:`nnlearn.data`,
-builds an :class:`~nnlearn.models.Sequential` of ``depth`` hidden ``Dense(width, activation)``
-layers and a softmax output, trains it with nnlearn's own ``compile``/``fit`` (Adam, sparse
-categorical cross-entropy) and measures its accuracy on a fresh test sample of the same set.
-:func:`plot_playground` draws the decision regions and the learning curve;
-:func:`make_playground_widget` puts the controls and a Train button on top. ipywidgets is imported
-only by the widget function.
+The training itself is the pure core in :mod:`nnlearn.widgets.playground_run` (its names are
+importable from here too). This module draws a run and puts it behind controls.
+
+**One frame per training step.** A run trains its ``epochs`` in :data:`STEPS` equal steps. Each
+step's :class:`~nnlearn.widgets.playground_run.Snapshot` is drawn as one frame
+(:func:`draw_frame`): the decision regions over the training points, the training and test loss
+so far, and, for a small network, every hidden unit's activation over the plane. The frames sit
+in a :class:`~nnlearn.widgets.layout.FrameStack` under an "epoch" slider.
+
+**Live in JupyterLab, recorded in the book.** Moving the epoch slider to a step not trained yet
+trains up to it, one step (and one frame) at a time, so the figure updates while training runs;
+the ▶ button (an ``ipywidgets.Play``, linked to the slider in the browser) moves it one step a
+second and the kernel stays free between steps. Changing any other control starts a new run at
+epoch 0, as TensorFlow Playground does; "new seed" draws new data and new initial weights. The
+static book has no kernel: it shows the frames of the run trained when the notebook was
+executed, and the slider and ▶ scrub through them.
+
+ipywidgets and matplotlib are imported inside the functions that use them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import contextlib
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnlearn import data, layers, optim, seeding
-from nnlearn.models import Sequential
-from nnlearn.training import History, TrainingDiverged
+from nnlearn.training import TrainingDiverged
+from nnlearn.widgets.playground_run import ACTIVATIONS as ACTIVATIONS
+from nnlearn.widgets.playground_run import DATASETS as DATASETS
+from nnlearn.widgets.playground_run import OPTIMIZERS as OPTIMIZERS
+from nnlearn.widgets.playground_run import PlaygroundRun as PlaygroundRun
+from nnlearn.widgets.playground_run import Settings as Settings
+from nnlearn.widgets.playground_run import Snapshot as Snapshot
+from nnlearn.widgets.playground_run import count_parameters as count_parameters
+from nnlearn.widgets.playground_run import layer_outputs
+from nnlearn.widgets.playground_run import train_playground as train_playground
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-# name -> generator (n, noise, seed) -> (x (n, 2), y (n,)); each with a noise that keeps the
-# classes mostly separable, so a good network can reach high accuracy.
-DATASETS: dict[str, tuple[Callable[..., tuple[np.ndarray, np.ndarray]], float]] = {
-    "moons": (data.make_moons, 0.15),
-    "circles": (data.make_circles, 0.08),
-    "xor": (data.make_xor, 0.05),
-    "spirals": (data.make_spirals, 0.1),
-}
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "silu", "elu", "leaky_relu", "linear")
-
-
-@dataclass(frozen=True)
-class PlaygroundResult:
-    """A trained playground model with its data, learning history and test accuracy."""
-
-    model: Sequential
-    history: History
-    accuracy: float  # on a fresh test sample of the data set, in [0, 1]
-    x: np.ndarray  # training points (n, 2)
-    y: np.ndarray  # their labels (n,)
-    x_test: np.ndarray
-    y_test: np.ndarray
+STEPS = 10  # a run's epochs are trained in this many steps: STEPS + 1 frames with epoch 0
+MAX_UNIT_MAPS = 16  # hidden units drawn one by one; more would be too small to read
+MAPS_PER_ROW = 8
+MAP_GAP = 12  # white grid points above each unit map (room for the layer labels)
+RESOLUTION = 48  # grid points per side for the regions and the unit maps
+FIGURE_WIDTH, TOP_HEIGHT, MAP_ROW_HEIGHT = 6.4, 2.8, 0.85  # inches
+DPI = 80  # a frame is 512 px wide
+PNG_COLOURS = 128  # a frame's PNG keeps this many colours: a third of the bytes (the book embeds
+# every frame), with gradients that stay smooth enough
 
 
-def make_dataset(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` points of the 2-D data set ``name`` (a key of :data:`DATASETS`) with its noise."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {list(DATASETS)}")
-    generate, noise = DATASETS[name]
-    return generate(n, noise=noise, seed=seed)
+def plane_grid(run: PlaygroundRun) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The grid the pictures are computed on: points (RESOLUTION**2, 2) covering every point
+    of the run, and its extent ``(x_min, x_max, y_min, y_max)`` for ``imshow``."""
+    everything = np.concatenate([run.x, run.x_test])
+    low, high = everything.min(axis=0) - 0.3, everything.max(axis=0) + 0.3
+    xx, yy = np.meshgrid(*(np.linspace(low[i], high[i], RESOLUTION) for i in range(2)))
+    return np.column_stack([xx.ravel(), yy.ravel()]), (low[0], high[0], low[1], high[1])
 
 
-def build_model(width: int, depth: int, activation: str, classes: int) -> Sequential:
-    """``depth`` hidden ``Dense(width, activation)`` layers on 2 inputs, then a softmax layer."""
-    hidden = [
-        layers.Dense(width, activation=activation, input_shape=(2,) if i == 0 else None)
-        for i in range(depth)
-    ]
-    first = {} if depth else {"input_shape": (2,)}
-    return Sequential([*hidden, layers.Dense(classes, activation="softmax", **first)])
+def region_colors(probabilities: np.ndarray) -> np.ndarray:
+    """RGB (m, 3): each point in its most likely class's colour, faded to white as the model
+    grows unsure (white where every class is equally likely), from probabilities (m, k)."""
+    from matplotlib.colors import to_rgb
+
+    from nnlearn.plotting import CLASS_COLORS
+
+    k = probabilities.shape[1]
+    colours = np.array([to_rgb(c) for c in CLASS_COLORS[:k]])
+    confidence = (probabilities.max(axis=1) - 1 / k) / (1 - 1 / k)  # 0 unsure ... 1 sure
+    return 1.0 - 0.6 * confidence[:, None] * (1.0 - colours[probabilities.argmax(axis=1)])
 
 
-def train_playground(
-    dataset: str = "moons",
-    width: int = 16,
-    depth: int = 2,
-    activation: str = "tanh",
-    lr: float = 0.03,
-    epochs: int = 60,
-    n: int = 200,
-    batch_size: int = 32,
-    seed: int = 0,
-) -> PlaygroundResult:
-    """Train a fresh network on ``n`` points of ``dataset`` and test it on ``n`` new ones.
+def plot_regions(ax: Axes, run: PlaygroundRun, snapshot: Snapshot | None = None) -> Axes:
+    """The network's decision regions at ``snapshot`` (default: the latest) over the training
+    points, titled with the epoch and the test accuracy."""
+    from nnlearn.plotting import plot_points
 
-    Args:
-        dataset: a key of :data:`DATASETS`.
-        width, depth: units per hidden layer and number of hidden layers (0: a linear model).
-        activation: the hidden layers' activation (a name from ``nl.activations``).
-        lr: Adam's learning rate.
-        epochs, batch_size: passed to ``fit``.
-        n: training points (the test sample has as many).
-        seed: passed to :func:`nnlearn.seed_everything` (initial weights, shuffling) and to the
-            data generator; the test sample uses ``seed + 1``.
-    """
-    x, y = make_dataset(dataset, n, seed)
-    x_test, y_test = make_dataset(dataset, n, seed + 1)
-    seeding.seed_everything(seed)
-    model = build_model(width, depth, activation, classes=int(y.max()) + 1)
-    model.compile(
-        optimizer=optim.Adam(lr=lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    snapshot = snapshot or run.snapshots[-1]
+    points, extent = plane_grid(run)
+    probabilities = layer_outputs(run.network_at(snapshot), points)[-1]
+    ax.imshow(
+        region_colors(probabilities).reshape(RESOLUTION, RESOLUTION, 3),
+        extent=extent,
+        origin="lower",
+        interpolation="bilinear",
+        aspect="auto",
     )
-    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
-    accuracy = float(np.mean(model.predict(x_test).argmax(axis=1) == y_test))
-    return PlaygroundResult(model, history, accuracy, x, y, x_test, y_test)
-
-
-def count_parameters(model: Sequential) -> int:
-    """The number of trainable numbers in ``model``."""
-    return sum(p.data.size for p in model.parameters())
-
-
-def plot_regions(ax: Axes, result: PlaygroundResult) -> Axes:
-    """The model's decision regions over its training points, titled with the test accuracy."""
-    from nnlearn.plotting import plot_decision_surface
-
-    plot_decision_surface(ax, result.model.predict, result.x, result.y, resolution=80)
-    ax.set_title(
-        f"test accuracy {result.accuracy:.1%}, {count_parameters(result.model)} parameters"
-    )
-    ax.legend().remove()
+    plot_points(ax, run.x, run.y, size=10)
+    ax.set_xticks([])  # the coordinates say nothing here, and every label costs drawing time
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_title(f"epoch {snapshot.epoch}: test accuracy {snapshot.test_accuracy:.0%}")
     return ax
 
 
-def plot_playground(axes: tuple[Axes, Axes], result: PlaygroundResult) -> tuple[Axes, Axes]:
-    """Left: :func:`plot_regions`. Right: training loss and accuracy per epoch."""
-    from nnlearn.plotting import plot_curves
+def plot_losses(ax: Axes, run: PlaygroundRun, epoch: int, last_epoch: int) -> Axes:
+    """Training and test loss from epoch 0 to ``epoch``, on axes fixed to ``last_epoch`` and
+    the run's largest loss so far, so that frames of one run line up."""
+    for key, label in (("loss", "training"), ("test_loss", "test")):
+        ax.plot(np.arange(epoch + 1), run.history[key][: epoch + 1], label=label)
+    largest = max(max(run.history["loss"]), max(run.history["test_loss"]))
+    ax.set_xlim(0, last_epoch)
+    ax.set_ylim(0, 1.05 * largest if math.isfinite(largest) else None)
+    ax.set_xlabel("epoch")
+    ax.set_title("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    return ax
 
-    regions, curves = axes
-    plot_regions(regions, result)
-    history = result.history.history
-    plot_curves(curves, {"loss": history["loss"], "accuracy": history["accuracy"]})
-    curves.set_title("training")
-    return regions, curves
+
+def unit_count(settings: Settings) -> int:
+    """Hidden units in the network ``settings`` describe."""
+    return settings.width * settings.depth
 
 
-def make_playground_widget(dataset: str = "moons", **settings: Any) -> Any:
-    """The explorer: controls for :func:`train_playground`, a Train button and the figure.
+def unit_mosaic(hidden: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """Every hidden unit's activation over the plane as one RGB picture: a tile per unit (red
+    above 0, blue below, white at 0, each on its own scale), a row of at most MAPS_PER_ROW
+    tiles per layer (a wider layer takes several rows).
 
     Args:
-        dataset, settings: initial control values (keywords of :func:`train_playground`).
+        hidden: each hidden layer's activations at the grid points (RESOLUTION**2, width).
 
     Returns:
-        An ``ipywidgets.HBox`` with attributes ``controls`` (dict ``dataset``, ``width``,
-        ``depth``, ``activation``, ``lr``, ``epochs`` -> widget), ``train`` (the button; its
-        ``click()`` trains with the current values), ``readout`` (HTML), ``image`` (PNG of the
-        figure) and ``result`` (the latest :class:`PlaygroundResult`). It trains once on
-        creation so the figure is never empty.
+        The picture (rows * TILE, MAPS_PER_ROW * TILE, 3), TILE = MAP_GAP + RESOLUTION (a white
+        gap above each tile), and the row where each layer starts.
     """
+    from matplotlib import colormaps
+
+    tile = MAP_GAP + RESOLUTION
+    starts = np.cumsum([0] + [math.ceil(a.shape[1] / MAPS_PER_ROW) for a in hidden])
+    picture = np.ones((starts[-1] * tile, MAPS_PER_ROW * tile, 3))
+    for start, activations in zip(starts, hidden, strict=False):
+        scales = np.maximum(np.abs(activations).max(axis=0), 1e-9)  # (width,)
+        colours = colormaps["RdBu_r"](0.5 + 0.5 * activations / scales)[..., :3]  # (m, width, 3)
+        for unit in range(activations.shape[1]):
+            top = (start + unit // MAPS_PER_ROW) * tile + MAP_GAP
+            left = (unit % MAPS_PER_ROW) * tile
+            # The grid's first row is the plane's bottom: flip it, as imshow's origin="lower".
+            image = colours[:, unit].reshape(RESOLUTION, RESOLUTION, 3)[::-1]
+            picture[top : top + RESOLUTION, left : left + RESOLUTION] = image
+    return picture, list(starts[:-1])
+
+
+def plot_unit_maps(ax: Axes, hidden: list[np.ndarray]) -> Axes:
+    """:func:`unit_mosaic` in one Axes (an Axes per unit costs a second a frame), each layer's
+    first row labelled "layer l: units 1, 2, ... from the left"."""
+    picture, starts = unit_mosaic(hidden)
+    ax.imshow(picture, interpolation="bilinear")
+    for layer, start in enumerate(starts, start=1):
+        ax.text(0, start * (MAP_GAP + RESOLUTION) + MAP_GAP - 1, f"layer {layer}", fontsize=8)
+    ax.set_axis_off()
+    return ax
+
+
+def draw_frame(run: PlaygroundRun, snapshot: Snapshot, last_epoch: int) -> Figure:
+    """One frame: regions and losses at ``snapshot``, and below them the hidden units' maps
+    (labelled layer.unit) when the network has at most MAX_UNIT_MAPS of them."""
+    from matplotlib.figure import Figure
+
+    width = run.settings.width
+    show_maps = 0 < unit_count(run.settings) <= MAX_UNIT_MAPS
+    map_rows = run.settings.depth * math.ceil(width / MAPS_PER_ROW) if show_maps else 0
+    height = TOP_HEIGHT + map_rows * MAP_ROW_HEIGHT
+    figure = Figure(figsize=(FIGURE_WIDTH, height), dpi=DPI)
+    # Fixed margins in inches (a constrained layout costs as much as the drawing itself).
+    top = 1 - 0.3 / height
+    bottom = 1 - (TOP_HEIGHT - 0.45) / height
+    regions, losses = figure.subplots(1, 2, gridspec_kw={"wspace": 0.3})
+    figure.subplots_adjust(left=0.02, right=0.98, top=top, bottom=bottom)
+    plot_regions(regions, run, snapshot).legend().remove()
+    plot_losses(losses, run, snapshot.epoch, last_epoch)
+    if show_maps:
+        points, _ = plane_grid(run)
+        hidden = layer_outputs(run.network_at(snapshot), points)[:-1]
+        maps = figure.add_axes((0.01, 0.01, 0.98, (map_rows * MAP_ROW_HEIGHT - 0.1) / height))
+        plot_unit_maps(maps, hidden)
+    return figure
+
+
+def frame_png(figure: Figure) -> bytes:
+    """The figure as a PNG of at most PNG_COLOURS colours."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    picture = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    buffer = io.BytesIO()
+    picture.quantize(PNG_COLOURS).save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def frame_readout(run: PlaygroundRun, snapshot: Snapshot) -> str:
+    """The numbers of one frame, as HTML, and why the unit maps are missing if they are."""
+    units = unit_count(run.settings)
+    maps = (
+        f"<br>hidden-unit maps: shown for at most {MAX_UNIT_MAPS} units (this network has "
+        f"{units}; make it narrower or shallower)"
+        if units > MAX_UNIT_MAPS
+        else ""
+    )
+    return (
+        f"<b>epoch {snapshot.epoch}</b>: test accuracy <b>{snapshot.test_accuracy:.1%}</b>, "
+        f"loss training {snapshot.loss:.3f}, test {snapshot.test_loss:.3f}; "
+        f"{count_parameters(run.model)} parameters{maps}"
+    )
+
+
+def playground_controls(settings: Settings, epochs: int) -> dict[str, Any]:
+    """A widget for each of ``settings``'s fields (but ``n`` and ``seed``) and for ``epochs``,
+    at those values, in the order they are shown."""
     import ipywidgets as widgets
 
-    from nnlearn.plotting import figure_to_png, new_figure
-
-    initial = {"dataset": dataset, "width": 16, "depth": 2, "activation": "tanh", "lr": 0.03}
-    initial |= {"epochs": 60, **settings}
-    style = {"description_width": "initial"}
+    values = {**vars(settings), "epochs": epochs}
+    if settings.noise is None:
+        values["noise"] = DATASETS[settings.dataset][1]
     controls = {
         "dataset": widgets.Dropdown(options=list(DATASETS), description="data set"),
-        "width": widgets.IntSlider(min=1, max=64, description="width"),
+        "noise": widgets.FloatSlider(min=0.0, max=0.5, step=0.01, description="noise"),
+        "ratio": widgets.FloatSlider(
+            min=0.1, max=0.9, step=0.1, readout_format=".0%", description="training data"
+        ),
+        "width": widgets.IntSlider(min=1, max=32, description="width"),
         "depth": widgets.IntSlider(min=0, max=4, description="depth"),
         "activation": widgets.Dropdown(options=ACTIVATIONS, description="activation"),
-        "lr": widgets.FloatLogSlider(
-            base=10, min=-4, max=0, step=0.1, description="learning rate", style=style
+        "optimizer": widgets.Dropdown(options=list(OPTIMIZERS), description="optimizer"),
+        "lr": widgets.FloatLogSlider(base=10, min=-4, max=1, step=0.1, description="learning rate"),
+        "l2": widgets.SelectionSlider(
+            options=sorted({0.0, 1e-4, 1e-3, 0.01, 0.03, 0.1, settings.l2}), description="L2 λ"
         ),
-        "epochs": widgets.IntSlider(min=1, max=300, description="epochs"),
+        "batch_size": widgets.IntSlider(min=1, max=64, description="batch size"),
+        "epochs": widgets.IntSlider(min=STEPS, max=20 * STEPS, step=STEPS, description="epochs"),
     }
     for name, control in controls.items():
-        control.value = initial[name]
-    train = widgets.Button(description="Train", button_style="primary")
-    readout = widgets.HTML()
-    image = widgets.Image(format="png")
-    box = widgets.HBox([widgets.VBox([*controls.values(), train, readout]), image])
+        control.value = values[name]
+    return controls
 
-    def update(_button: Any = None) -> None:
-        train.disabled = True
-        readout.value = "training ..."
-        try:
-            box.result = train_playground(**{k: c.value for k, c in controls.items()})
-        except TrainingDiverged as error:  # too high a learning rate: say so, keep the figure
-            readout.value = f"<b>training diverged</b>: {error}"
-            return
-        finally:
-            train.disabled = False
-        figure, axes = new_figure(1, 2, size=(9.0, 4.0))
-        plot_playground(axes, box.result)
-        image.value = figure_to_png(figure)
-        history = box.result.history.history
-        readout.value = (
-            f"<b>test accuracy {box.result.accuracy:.1%}</b><br>"
-            f"final training loss {history['loss'][-1]:.3f}<br>"
-            f"{count_parameters(box.result.model)} parameters"
+
+def epoch_options(epochs: int) -> list[tuple[str, int]]:
+    """The epoch slider's options: the epoch after each step as the label, the step as value."""
+    return [(str(step * epochs // STEPS), step) for step in range(STEPS + 1)]
+
+
+class _Explorer:
+    """The widget's state and its callbacks: the run on show and the frames drawn of it."""
+
+    def __init__(self, epochs: int, first: Settings) -> None:
+        import ipywidgets as widgets
+
+        from nnlearn.widgets.layout import FrameStack, explorer_box, fill_width, kernel_note
+
+        self.n, self.seed = first.n, first.seed
+        self.controls = playground_controls(first, epochs)
+        self.slider = widgets.SelectionSlider(options=epoch_options(epochs), description="epoch")
+        self.slider.index = STEPS  # the book opens on the trained network
+        self.play = widgets.Play(min=0, max=STEPS, value=STEPS, interval=1000, show_repeat=False)
+        self.new_seed = widgets.Button(description="new seed", tooltip="new data, new weights")
+        self.run = PlaygroundRun(first)
+        with contextlib.suppress(TrainingDiverged):  # the frames left say so (see draw)
+            for _ in range(STEPS):  # the whole first run: every frame shows something
+                self.run.train(epochs // STEPS)
+        self.pictures: dict[int, bytes] = {}  # the run's frames drawn so far, by step
+        self.frames = FrameStack(self.slider, self.draw, width_px=round(FIGURE_WIDTH * DPI))
+        # In the browser, so that ▶ plays the frames in the book too.
+        self.play_link = widgets.jslink((self.play, "value"), (self.slider, "index"))
+        self.slider.observe(self.advance, names="index")
+        for control in self.controls.values():
+            control.observe(self.restart, names="value")
+        self.new_seed.on_click(self.reseed)
+        for control in [self.slider, *self.controls.values()]:
+            fill_width(control)
+        others = [control.description for control in self.controls.values()]
+        self.box = explorer_box(
+            [
+                widgets.HBox([self.play, self.new_seed]),
+                self.slider,
+                *self.controls.values(),
+                kernel_note("epoch and ▶", [*others, "new seed"]),
+            ],
+            self.frames.stack,
         )
+        self.box.controls = {"epoch": self.slider, **self.controls}
+        self.box.play, self.box.play_link = self.play, self.play_link
+        self.box.new_seed, self.box.frames = self.new_seed, self.frames
+        self.show()
 
-    train.on_click(update)
-    box.controls, box.train, box.readout, box.image = controls, train, readout, image
-    update()
-    return box
+    def draw(self, step: int) -> tuple[bytes, str]:
+        """The frame of ``step`` (FrameStack's ``draw``); until it is trained, the latest."""
+        run = self.run
+        if step >= len(run.snapshots):
+            why = f"epoch {self.slider.options[step][0]}: not trained yet (▶ trains it)"
+            if run.diverged:
+                why = f"<b>training diverged</b> after epoch {run.epoch}: {run.diverged}"
+            return self.draw(len(run.snapshots) - 1)[0], why
+        if step not in self.pictures:
+            figure = draw_frame(run, run.snapshots[step], self.controls["epochs"].value)
+            self.pictures[step] = frame_png(figure)
+        return self.pictures[step], frame_readout(run, run.snapshots[step])
+
+    def redraw(self, steps: Any) -> None:
+        for step in steps:
+            self.frames.images[step].value, self.frames.readouts[step].value = self.draw(step)
+
+    def show(self) -> None:
+        """The box's attributes for the frame on show and the run."""
+        index = self.slider.index
+        self.box.image, self.box.readout = self.frames.images[index], self.frames.readouts[index]
+        self.box.result, self.box.seed = self.run, self.seed
+
+    def advance(self, _change: Any = None) -> None:
+        """Train up to the step on show, one step and one frame at a time."""
+        run = self.run
+        while len(run.snapshots) <= self.slider.index and not run.diverged:
+            try:
+                run.train(self.controls["epochs"].value // STEPS)
+                self.redraw([len(run.snapshots) - 1])
+            except TrainingDiverged:  # the run keeps the message; the frames left show it
+                self.redraw(range(len(run.snapshots), STEPS + 1))
+        self.show()
+
+    def restart(self, _change: Any = None) -> None:
+        """A new run at epoch 0 with the controls' values: ▶ trains it."""
+        values = {name: control.value for name, control in self.controls.items()}
+        epochs = values.pop("epochs")
+        self.run = PlaygroundRun(Settings(**values, n=self.n, seed=self.seed))
+        self.pictures.clear()
+        self.slider.index = 0  # first: the new options then find nothing to train
+        self.slider.options = epoch_options(epochs)
+        self.redraw(range(STEPS + 1))
+        self.show()
+
+    def reseed(self, _button: Any = None) -> None:
+        self.seed += 1
+        self.restart()
+
+
+def make_playground_widget(epochs: int = 50, **settings: Any) -> Any:
+    """The explorer (see the module's docstring): the settings' controls, ▶, "new seed" and the
+    frames of the run.
+
+    Args:
+        epochs: the run's length, a multiple of STEPS.
+        settings: the controls' first values, keywords of
+            :class:`~nnlearn.widgets.playground_run.Settings`.
+
+    Returns:
+        An :func:`~nnlearn.widgets.layout.explorer_box` with attributes ``controls`` (dict name
+        -> widget: ``epoch``, the frame slider, whose value is the step 0..STEPS, then one per
+        field of Settings but ``n`` and ``seed``, and ``epochs``), ``play`` (▶, linked to the
+        epoch slider in the browser), ``new_seed`` (a button) and ``seed``, ``frames`` (the
+        FrameStack), ``result`` (the :class:`PlaygroundRun` on show), and ``image`` and
+        ``readout`` of the frame on show. Its first run is trained through, so that every
+        frame shows something, in the book too.
+    """
+    return _Explorer(epochs, Settings(**settings)).box
