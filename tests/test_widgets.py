@@ -64,3 +64,12 @@ def test_frame_explorer_redraws_every_frame_when_another_control_changes():
     assert explorer.readout.value == "<b>15.0</b>" and explorer.image.value == b"15.0"
     assert drawn == [2.0, 1.0, 5.0]  # moving the main slider draws nothing
     assert "<i>factor</i>" in explorer.children[0].children[-1].value
+
+
+def test_readout_table_is_left_aligned_with_one_row_per_entry():
+    from nnlearn.widgets.layout import readout_table
+
+    html = readout_table(("optimizer", "final loss"), [("SGD", "0.14"), ("Adam", "diverged")])
+    assert "margin: 0" in html  # the book's theme would centre it
+    assert html.count("<tr>") == 3 and html.count("text-align: left") == 6
+    assert html.index("SGD") < html.index("0.14") < html.index("Adam") < html.index("diverged")

@@ -25,7 +25,13 @@ import numpy as np
 from nnlearn import activations
 from nnlearn.plotting import CLASS_COLORS, figure_to_png, shade_mask
 from nnlearn.tensor import Tensor
-from nnlearn.widgets.layout import FRAME_DPI, frame_explorer, frame_figure, selection_slider
+from nnlearn.widgets.layout import (
+    FRAME_DPI,
+    frame_explorer,
+    frame_figure,
+    readout_table,
+    selection_slider,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,7 +42,6 @@ DEFAULT_PARAMS = {"negative_slope": 0.1, "alpha": 1.0, "temperature": 1.0}
 # The input range's positions on the explorer's main slider, one precomputed frame each.
 X_MAX_VALUES = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
 FRAME_SIZE = (5.0, 5.6)  # inches at FRAME_DPI: f above f', 400 x 448 px
-READOUT_COLUMNS = ("function", "parameter", "f' range", "saturated")
 FUNCTIONS = (
     "relu",
     "leaky_relu",
@@ -168,19 +173,19 @@ def _parameter_text(info: dict[str, Any]) -> str:
 
 
 def _readout_html(result: dict[str, Any]) -> str:
-    cell = "style='padding: 1px 6px; text-align: left'"
-    rows = "".join(
-        f"<tr><td {cell}>{name}</td><td {cell}>{_parameter_text(info)}</td>"
-        f"<td {cell}>[{info['df_range'][0]:.3g}, {info['df_range'][1]:.3g}]</td>"
-        f"<td {cell}>{info['saturated_fraction']:.1%}</td></tr>"
+    rows = [
+        (
+            name,
+            _parameter_text(info),
+            f"[{info['df_range'][0]:.3g}, {info['df_range'][1]:.3g}]",
+            f"{info['saturated_fraction']:.1%}",
+        )
         for name, info in result["per_function"].items()
-    )
-    header = "".join(f"<th {cell}>{title}</th>" for title in READOUT_COLUMNS)
+    ]
     low, high = result["x_range"]
     return (
-        "<table style='border-collapse: collapse; font-size: 90%; line-height: 1.3'>"
-        f"<tr>{header}</tr>{rows}</table>"
-        f"<small>x in [{low:.3g}, {high:.3g}]; saturated: |f'(x)| &lt; {result['threshold']:g}"
+        readout_table(("function", "parameter", "f' range", "saturated"), rows)
+        + f"<small>x in [{low:.3g}, {high:.3g}]; saturated: |f'(x)| &lt; {result['threshold']:g}"
         "</small>"
     )
 

@@ -107,14 +107,32 @@ def selection_slider(description: str, options: Sequence[float], value: float) -
     )
 
 
+def readout_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A readout's HTML table: compact, left-aligned cells with room between the columns.
+
+    Styled inline, as the book's theme would centre a table and pad it for a page of text.
+    """
+    cell = "style='padding: 1px 8px 1px 0; text-align: left'"
+
+    def row(cells: Sequence[str], tag: str) -> str:
+        return "<tr>" + "".join(f"<{tag} {cell}>{text}</{tag}>" for text in cells) + "</tr>"
+
+    return (
+        "<table style='border-collapse: collapse; margin: 0; font-size: 90%; line-height: 1.3'>"
+        + row(header, "th")
+        + "".join(row(cells, "td") for cells in rows)
+        + "</table>"
+    )
+
+
 def kernel_note(live: str, others: Sequence[str]) -> Any:
     """A note under the controls: ``live`` responds in the book, ``others`` need a kernel."""
     import ipywidgets as widgets
 
     listed = ", ".join(f"<i>{name}</i>" for name in others)
     return widgets.HTML(
-        f"<small>In the book only <i>{live}</i> responds; {listed} "
-        "redraw when the notebook runs in JupyterLab (a kernel).</small>",
+        f"<div style='font-size: 85%; line-height: 1.35'>In the book only <i>{live}</i> "
+        f"responds; {listed} redraw when the notebook runs in JupyterLab (a kernel).</div>",
         layout=widgets.Layout(width="100%"),
     )
 

@@ -19,7 +19,13 @@ import numpy as np
 
 from nnlearn import optim
 from nnlearn.layers import Parameter
-from nnlearn.widgets.layout import FRAME_DPI, frame_explorer, frame_figure, selection_slider
+from nnlearn.widgets.layout import (
+    FRAME_DPI,
+    frame_explorer,
+    frame_figure,
+    readout_table,
+    selection_slider,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -210,18 +216,14 @@ def plot_paths(ax: Axes, result: PathsResult, resolution: int = 200) -> Axes:
 
 
 def _readout_html(result: PathsResult) -> str:
-    cell = "style='padding: 1px 8px; text-align: left'"
-    rows = "".join(
-        f"<tr><td {cell}>{name}</td>"
-        f"<td {cell}>{'diverged' if path.diverged else f'{path.final_loss:.3g}'}</td></tr>"
+    rows = [
+        (name, "diverged" if path.diverged else f"{path.final_loss:.3g}")
         for name, path in result.paths.items()
-    )
-    rates = sorted(set(result.lr.values()))
+    ]
+    rates = ", ".join(f"{rate:g}" for rate in sorted(set(result.lr.values())))
     return (
-        "<table style='border-collapse: collapse; font-size: 90%; line-height: 1.3'>"
-        f"<tr><th {cell}>optimizer</th><th {cell}>final loss</th></tr>{rows}</table>"
-        f"<small>lr {', '.join(f'{rate:g}' for rate in rates)}, {result.steps} steps "
-        f"on the {result.surface.name}</small>"
+        readout_table(("optimizer", "final loss"), rows)
+        + f"<small>lr {rates}, {result.steps} steps on the {result.surface.name}</small>"
     )
 
 
