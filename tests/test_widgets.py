@@ -69,7 +69,10 @@ def test_frame_explorer_redraws_every_frame_when_another_control_changes():
 def test_readout_table_is_left_aligned_with_one_row_per_entry():
     from nnlearn.widgets.layout import readout_table
 
-    html = readout_table(("optimizer", "final loss"), [("SGD", "0.14"), ("Adam", "diverged")])
+    html = readout_table(
+        ("optimizer", "final loss"), [("SGD", "0.14"), ("Adam", "diverged")], "lr 0.1"
+    )
     assert "margin: 0" in html  # the book's theme would centre it
     assert html.count("<tr>") == 3 and html.count("text-align: left") == 6
     assert html.index("SGD") < html.index("0.14") < html.index("Adam") < html.index("diverged")
+    assert html.index("</table>") < html.index("lr 0.1")

@@ -183,11 +183,8 @@ def _readout_html(result: dict[str, Any]) -> str:
         for name, info in result["per_function"].items()
     ]
     low, high = result["x_range"]
-    return (
-        readout_table(("function", "parameter", "f' range", "saturated"), rows)
-        + f"<small>x in [{low:.3g}, {high:.3g}]; saturated: |f'(x)| &lt; {result['threshold']:g}"
-        "</small>"
-    )
+    note = f"x in [{low:.3g}, {high:.3g}]; saturated: |f'(x)| &lt; {result['threshold']:g}"
+    return readout_table(("function", "parameter", "f' range", "saturated"), rows, note)
 
 
 def activation_frame(

@@ -52,7 +52,7 @@ def frame_figure(size: tuple[float, float], **margins: float) -> Any:
     """
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=size)
+    figure = Figure(figsize=size, dpi=FRAME_DPI)  # saved at the dpi it is laid out at: no rescaling
     figure.subplots_adjust(**{**FRAME_MARGINS, **margins})
     return figure
 
@@ -107,8 +107,9 @@ def selection_slider(description: str, options: Sequence[float], value: float) -
     )
 
 
-def readout_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A readout's HTML table: compact, left-aligned cells with room between the columns.
+def readout_table(header: Sequence[str], rows: Sequence[Sequence[str]], note: str = "") -> str:
+    """A readout's HTML table: compact, left-aligned cells with room between the columns, and
+    a ``note`` under it in the same small size.
 
     Styled inline, as the book's theme would centre a table and pad it for a page of text.
     """
@@ -122,6 +123,7 @@ def readout_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         + row(header, "th")
         + "".join(row(cells, "td") for cells in rows)
         + "</table>"
+        + f"<div style='font-size: 85%; line-height: 1.3'>{note}</div>"
     )
 
 

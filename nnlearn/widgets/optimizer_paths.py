@@ -221,10 +221,8 @@ def _readout_html(result: PathsResult) -> str:
         for name, path in result.paths.items()
     ]
     rates = ", ".join(f"{rate:g}" for rate in sorted(set(result.lr.values())))
-    return (
-        readout_table(("optimizer", "final loss"), rows)
-        + f"<small>lr {rates}, {result.steps} steps on the {result.surface.name}</small>"
-    )
+    note = f"lr {rates}, {result.steps} steps on the {result.surface.name}"
+    return readout_table(("optimizer", "final loss"), rows, note)
 
 
 def paths_frame(
