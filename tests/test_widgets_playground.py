@@ -236,3 +236,11 @@ def test_a_diverging_run_says_so_in_the_readout():
     assert "<b>training diverged</b>" in widget.readout.value
     assert all("training diverged" in r.value for r in widget.frames.readouts[1:])
     assert "<b>epoch 0</b>" in widget.frames.readouts[0].value
+
+
+def test_no_control_is_a_float_slider_the_browser_would_round(explorer):
+    # A browser rounds a FloatSlider's or FloatLogSlider's value to the slider's step when it
+    # draws it (lr 0.03 came back as 0.0316) and sends it back: that started a new run, so the
+    # trained first run was gone as soon as JupyterLab showed it. A SelectionSlider sends an index.
+    for name, control in explorer.controls.items():
+        assert "Float" not in type(control).__name__, name

@@ -216,33 +216,46 @@ def frame_readout(run: PlaygroundRun, snapshot: Snapshot) -> str:
     )
 
 
+def numbers_slider(description: str, options: list[float], value: float, label: str = "g") -> Any:
+    """A ``SelectionSlider`` over the numbers ``options`` and ``value``, labelled by ``label``.
+
+    Not a FloatSlider: a browser rounds a float slider's value to its step (0.03 on a log slider
+    of step 0.1 comes back as 0.0316) and sends it to the kernel, which would start a new run.
+    """
+    import ipywidgets as widgets
+
+    numbers = sorted({*options, value})
+    return widgets.SelectionSlider(
+        options=[(format(x, label), x) for x in numbers], value=value, description=description
+    )
+
+
 def playground_controls(settings: Settings, epochs: int) -> dict[str, Any]:
     """A widget for each of ``settings``'s fields (but ``n`` and ``seed``) and for ``epochs``,
     at those values, in the order they are shown."""
     import ipywidgets as widgets
 
-    values = {**vars(settings), "epochs": epochs}
-    if settings.noise is None:
-        values["noise"] = DATASETS[settings.dataset][1]
+    s = settings
+    noise = DATASETS[s.dataset][1] if s.noise is None else s.noise
     controls = {
         "dataset": widgets.Dropdown(options=list(DATASETS), description="data set"),
-        "noise": widgets.FloatSlider(min=0.0, max=0.5, step=0.01, description="noise"),
-        "ratio": widgets.FloatSlider(
-            min=0.1, max=0.9, step=0.1, readout_format=".0%", description="training data"
-        ),
+        "noise": numbers_slider("noise", [i / 20 for i in range(11)], noise),
+        "ratio": numbers_slider("training data", [i / 10 for i in range(1, 10)], s.ratio, ".0%"),
         "width": widgets.IntSlider(min=1, max=32, description="width"),
         "depth": widgets.IntSlider(min=0, max=4, description="depth"),
         "activation": widgets.Dropdown(options=ACTIVATIONS, description="activation"),
         "optimizer": widgets.Dropdown(options=list(OPTIMIZERS), description="optimizer"),
-        "lr": widgets.FloatLogSlider(base=10, min=-4, max=1, step=0.1, description="learning rate"),
-        "l2": widgets.SelectionSlider(
-            options=sorted({0.0, 1e-4, 1e-3, 0.01, 0.03, 0.1, settings.l2}), description="L2 λ"
+        # TensorFlow Playground's learning rates and L2 rates
+        "lr": numbers_slider(
+            "learning rate", [1e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1, 3, 10], s.lr
         ),
+        "l2": numbers_slider("L2 λ", [0.0, 1e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1], s.l2),
         "batch_size": widgets.IntSlider(min=1, max=64, description="batch size"),
         "epochs": widgets.IntSlider(min=STEPS, max=20 * STEPS, step=STEPS, description="epochs"),
     }
-    for name, control in controls.items():
-        control.value = values[name]
+    for name in ("dataset", "width", "depth", "activation", "optimizer", "batch_size"):
+        controls[name].value = getattr(s, name)
+    controls["epochs"].value = epochs
     return controls
 
 
@@ -285,7 +298,7 @@ class _Explorer:
                 widgets.HBox([self.play, self.new_seed]),
                 self.slider,
                 *self.controls.values(),
-                kernel_note("epoch and ▶", [*others, "new seed"]),
+                kernel_note("epoch (with ▶)", [*others, "new seed"]),
             ],
             self.frames.stack,
         )
@@ -298,7 +311,11 @@ class _Explorer:
         """The frame of ``step`` (FrameStack's ``draw``); until it is trained, the latest."""
         run = self.run
         if step >= len(run.snapshots):
-            why = f"epoch {self.slider.options[step][0]}: not trained yet (▶ trains it)"
+            # What a learner sees between a step of ▶ and its frame coming from the kernel.
+            why = (
+                f"epoch {self.slider.options[step][0]}: <i>not trained yet</i> (▶ or the epoch "
+                "slider trains every step it reaches, while the notebook runs)"
+            )
             if run.diverged:
                 why = f"<b>training diverged</b> after epoch {run.epoch}: {run.diverged}"
             return self.draw(len(run.snapshots) - 1)[0], why
