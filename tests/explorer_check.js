@@ -10,7 +10,9 @@
 //     HTML readout or table, a button; a dropdown's selected option measured in its own font),
 //   - is the element found at its own centre once scrolled there (nothing covers it).
 // Elements the page does not render (display: none, a Stack's hidden frames) are not checked.
-(explorer, areaSelector) => {
+async (explorer, areaSelector) => {
+    // The figure's PNG (a data: URL) may still be decoding; a broken one rejects.
+    await Promise.all([...explorer.querySelectorAll("img")].map((i) => i.decode().catch(() => null)));
     const SLACK = 1; // px: sub-pixel rounding
     const problems = [];
     const area = explorer.closest(areaSelector);

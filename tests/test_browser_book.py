@@ -102,7 +102,7 @@ def responds_without_a_kernel(page: Page, explorer: Locator) -> str | None:
 @pytest.mark.parametrize("chapter", EXPLORER_CHAPTERS)
 def test_book_explorers_fit_the_column_and_respond_without_a_kernel(page, book_url, chapter):
     with screenshot_on_failure(page, f"book-{chapter}"):
-        page.goto(f"{book_url}/notebooks/{chapter}.html", wait_until="load")
+        page.goto(f"{book_url}/notebooks/{chapter}.html", wait_until="domcontentloaded")
         # Each widget output in the page becomes one explorer once the widget manager ran.
         outputs = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
         assert outputs >= 1, "the chapter shows no widget"

@@ -40,7 +40,8 @@ MARGIN_PX = 40
 
 
 def open_beside_the_file_browser(page: Page, lab: Lab, chapter: str) -> None:
-    page.goto(lab.url(f"lab/tree/{chapter}.ipynb"))
+    # A workspace of its own: the chapter alone in the main area, as a newcomer opens it.
+    page.goto(lab.url(f"lab/workspaces/{chapter}/tree/{chapter}.ipynb"))
     # Run All does nothing until the kernel is up.
     page.locator("#jp-main-statusbar >> text=Idle").wait_for(timeout=90_000)
     browser_panel = page.locator("#filebrowser")
