@@ -186,6 +186,7 @@ def test_each_update_takes_under_a_second(explorer):
         seconds.append(time.process_time() - start)
     assert explorer.result.epoch == 15
     assert statistics.median(seconds) < 1.0, seconds
+    assert explorer.play.interval >= 1000  # ▶ waits at least a second, longer if steps are slow
 
 
 @pytest.mark.parametrize(("width", "depth"), [(1, 0), (8, 1), (32, 3)])

@@ -12,10 +12,10 @@ in a :class:`~nnlearn.widgets.layout.FrameStack` under an "epoch" slider.
 **Live in JupyterLab, recorded in the book.** Moving the epoch slider to a step not trained yet
 trains up to it, one step (and one frame) at a time, so the figure updates while training runs;
 the ▶ button (an ``ipywidgets.Play``, linked to the slider in the browser) moves it one step a
-second and the kernel stays free between steps. Changing any other control starts a new run at
-epoch 0, as TensorFlow Playground does; "new seed" draws new data and new initial weights. The
-static book has no kernel: it shows the frames of the run trained when the notebook was
-executed, and the slider and ▶ scrub through them.
+second (slower when a step takes longer), and the kernel stays free between steps. Changing
+any other control starts a new run at epoch 0, as TensorFlow Playground does; "new seed" draws
+new data and new initial weights. The static book has no kernel: it shows the frames of the run
+trained when the notebook was executed, and the slider and ▶ scrub through them.
 
 ipywidgets and matplotlib are imported inside the functions that use them.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,6 +51,7 @@ MAP_GAP = 12  # white grid points above each unit map (room for the layer labels
 RESOLUTION = 48  # grid points per side for the regions and the unit maps
 FIGURE_WIDTH, TOP_HEIGHT, MAP_ROW_HEIGHT = 6.4, 2.8, 0.85  # inches
 DPI = 80  # a frame is 512 px wide
+PLAY_MS = 1000  # ▶'s time between two steps, at least
 PNG_COLOURS = 128  # a frame's PNG keeps this many colours: a third of the bytes (the book embeds
 # every frame), with gradients that stay smooth enough
 
@@ -276,7 +278,7 @@ class _Explorer:
         self.controls = playground_controls(first, epochs)
         self.slider = widgets.SelectionSlider(options=epoch_options(epochs), description="epoch")
         self.slider.index = STEPS  # the book opens on the trained network
-        self.play = widgets.Play(min=0, max=STEPS, value=STEPS, interval=1000, show_repeat=False)
+        self.play = widgets.Play(min=0, max=STEPS, value=STEPS, interval=PLAY_MS, show_repeat=False)
         self.new_seed = widgets.Button(description="new seed", tooltip="new data, new weights")
         self.run = PlaygroundRun(first)
         with contextlib.suppress(TrainingDiverged):  # the frames left say so (see draw)
@@ -339,8 +341,12 @@ class _Explorer:
         run = self.run
         while len(run.snapshots) <= self.slider.index and not run.diverged:
             try:
+                start = time.perf_counter()
                 run.train(self.controls["epochs"].value // STEPS)
                 self.redraw([len(run.snapshots) - 1])
+                # ▶ steps no faster than the kernel trains (a slow machine, small batches).
+                seconds = time.perf_counter() - start
+                self.play.interval = max(PLAY_MS, round(1500 * seconds))
             except TrainingDiverged:  # the run keeps the message; the frames left show it
                 self.redraw(range(len(run.snapshots), STEPS + 1))
         self.show()
