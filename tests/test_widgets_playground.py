@@ -232,6 +232,11 @@ def test_new_seed_draws_new_data_and_weights(explorer):
     assert not np.array_equal(explorer.result.x, before.x)
 
 
+def test_epochs_must_split_into_the_steps():
+    with pytest.raises(ValueError, match="multiple of 10"):
+        playground.make_playground_widget(epochs=25)
+
+
 def test_a_diverging_run_says_so_in_the_readout():
     widget = playground.make_playground_widget(epochs=10, **DIVERGING)  # diverges at once
     assert "<b>training diverged</b>" in widget.readout.value

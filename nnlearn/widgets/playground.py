@@ -139,7 +139,7 @@ def unit_mosaic(hidden: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
     tile = MAP_GAP + RESOLUTION
     starts = np.cumsum([0] + [math.ceil(a.shape[1] / MAPS_PER_ROW) for a in hidden])
     picture = np.ones((starts[-1] * tile, MAPS_PER_ROW * tile, 3))
-    for start, activations in zip(starts, hidden, strict=False):
+    for start, activations in zip(starts[:-1], hidden, strict=True):
         scales = np.maximum(np.abs(activations).max(axis=0), 1e-9)  # (width,)
         colours = colormaps["RdBu_r"](0.5 + 0.5 * activations / scales)[..., :3]  # (m, width, 3)
         for unit in range(activations.shape[1]):
@@ -153,7 +153,7 @@ def unit_mosaic(hidden: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
 
 def plot_unit_maps(ax: Axes, hidden: list[np.ndarray]) -> Axes:
     """:func:`unit_mosaic` in one Axes (an Axes per unit costs a second a frame), each layer's
-    first row labelled "layer l: units 1, 2, ... from the left"."""
+    first row labelled "layer l" (its units from the left: 1, 2, ...)."""
     picture, starts = unit_mosaic(hidden)
     ax.imshow(picture, interpolation="bilinear")
     for layer, start in enumerate(starts, start=1):
@@ -164,7 +164,7 @@ def plot_unit_maps(ax: Axes, hidden: list[np.ndarray]) -> Axes:
 
 def draw_frame(run: PlaygroundRun, snapshot: Snapshot, last_epoch: int) -> Figure:
     """One frame: regions and losses at ``snapshot``, and below them the hidden units' maps
-    (labelled layer.unit) when the network has at most MAX_UNIT_MAPS of them."""
+    when the network has at most MAX_UNIT_MAPS of them."""
     from matplotlib.figure import Figure
 
     width = run.settings.width
@@ -177,7 +177,7 @@ def draw_frame(run: PlaygroundRun, snapshot: Snapshot, last_epoch: int) -> Figur
     bottom = 1 - (TOP_HEIGHT - 0.45) / height
     regions, losses = figure.subplots(1, 2, gridspec_kw={"wspace": 0.3})
     figure.subplots_adjust(left=0.02, right=0.98, top=top, bottom=bottom)
-    plot_regions(regions, run, snapshot).legend().remove()
+    plot_regions(regions, run, snapshot)
     plot_losses(losses, run, snapshot.epoch, last_epoch)
     if show_maps:
         points, _ = plane_grid(run)
@@ -385,4 +385,6 @@ def make_playground_widget(epochs: int = 50, **settings: Any) -> Any:
         ``readout`` of the frame on show. Its first run is trained through, so that every
         frame shows something, in the book too.
     """
+    if epochs % STEPS or epochs <= 0:
+        raise ValueError(f"epochs must be a positive multiple of {STEPS} (one frame a step)")
     return _Explorer(epochs, Settings(**settings)).box
