@@ -62,8 +62,9 @@ class Settings:
             :math:`\lambda\theta` to the gradient of *every* parameter (kernels and biases)
             before the optimizer's step; the gradient of :math:`\frac{\lambda}{2}\sum\theta^2`.
             Keras's ``kernel_regularizer=l2(λ)`` adds :math:`\lambda\sum w^2` to the loss
-            instead (gradient :math:`2\lambda w`, kernels only), so it matches ``l2=2λ``. The
-            losses the playground reports are the cross-entropy alone, without the penalty.
+            instead (gradient :math:`2\lambda w`, kernels only): on a kernel, Keras's ``l2(λ)``
+            is ``l2=2λ`` here. The losses the playground reports are the cross-entropy alone,
+            without the penalty.
         batch_size: examples per step of ``fit``.
         seed: the data (drawing and the train/test split) and the run's generator (initial
             weights, shuffles).
