@@ -8,7 +8,10 @@ otherwise) on every assignment at once:
   ``gradebook.db``;
 * ``grade``: runs every notebook under ``submitted/<student>/<assignment>/`` with the hidden
   tests put back, stores the scores in ``gradebook.db`` and writes the grades table
-  ``grades.csv`` (one row per student and assignment);
+  ``grades.csv`` (one row per student and assignment; nbgrader gives an assignment a student
+  did not submit a row with score 0, which the summary calls "not submitted");
+  Test cells are restored with ``released_cells.OverwriteReleasedCells``, so nbgrader warns
+  only about a test cell a student changed, not about every cell with hidden tests;
 * ``feedback``: one HTML report per graded notebook, under ``feedback/<student>/<assignment>/``.
 
 Arguments after the command go to nbgrader, for example ``--ExecutePreprocessor.timeout=10``.
@@ -23,7 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-COURSE = Path(__file__).resolve().parent.parent / "assignments"
+SCRIPTS = Path(__file__).resolve().parent
+COURSE = SCRIPTS.parent / "assignments"
 GRADES = "grades.csv"
 
 
@@ -31,7 +35,12 @@ def nbgrader(course: Path, *args: str) -> None:
     """Run an nbgrader command in the course directory; raise if it fails."""
     bin_dir = Path(sys.executable).parent
     # nbgrader starts `alembic` (the gradebook's migrations) by name: it must be on PATH.
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # It imports released_cells.py from here.
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": f"{SCRIPTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
     subprocess.run([str(bin_dir / "nbgrader"), *args], cwd=course, env=env, check=True)
 
 
@@ -50,21 +59,37 @@ def generate(course: Path, extra: list[str]) -> None:
     print(f"Student versions: {course / 'release'}/<assignment>/")
 
 
+def sanitize_arguments() -> list[str]:
+    """nbgrader's steps before a submission runs, with OverwriteReleasedCells for OverwriteCells."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import OverwriteCells
+
+    steps = [
+        "released_cells.OverwriteReleasedCells"
+        if step is OverwriteCells
+        else f"{step.__module__}.{step.__name__}"
+        for step in Autograde().sanitize_preprocessors
+    ]
+    return [f"--Autograde.sanitize_preprocessors={step}" for step in steps]
+
+
 def grade(course: Path, extra: list[str]) -> None:
     if not submissions(course):
         sys.exit(f"Nothing to grade: put notebooks in {course}/submitted/<student>/<assignment>/")
     released = all((course / "release" / name).is_dir() for name in assignments(course))
     if not (released and (course / "gradebook.db").exists()):
         generate(course, [])  # the gradebook must know the assignments and their tests
-    nbgrader(course, "autograde", "*", "--force", *extra)
+    nbgrader(course, "autograde", "*", "--force", *sanitize_arguments(), *extra)
     nbgrader(course, "export", "--to", GRADES)
     with open(course / GRADES, newline="") as file:
         rows = list(csv.DictReader(file))
     print(f"\nGrades ({course / GRADES}):")
+    handed_in = {(p.parent.name, p.name) for p in submissions(course)}
     for row in rows:
-        print(
-            f"  {row['student_id']:<20} {row['assignment']:<20} {row['score']} / {row['max_score']}"
-        )
+        score = f"{row['score']} / {row['max_score']}"
+        if (row["student_id"], row["assignment"]) not in handed_in:
+            score = "not submitted"  # nbgrader's row of zeros
+        print(f"  {row['student_id']:<20} {row['assignment']:<20} {score}")
 
 
 def feedback(course: Path, extra: list[str]) -> None:

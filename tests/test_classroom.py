@@ -108,6 +108,8 @@ PLANTS: dict[str, dict[str, Plant]] = {
     },
 }
 STUDENTS = ("reference", "blank", "mistake", "loop", "exception")
+# One more student hands in a1_neurons only, with the visible checks of one test cell deleted.
+TAMPERED_CELL = "test_relu"
 MARKERS = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 
 
@@ -116,6 +118,7 @@ class Course:
     path: Path
     scores: dict[tuple[str, str], dict[str, float]]  # (assignment, student) -> grade id -> score
     max_scores: dict[str, dict[str, float]]  # assignment -> grade id -> points
+    output: str  # what `make grade` printed
 
 
 def classroom(*args: str | Path) -> str:
@@ -178,7 +181,14 @@ def graded(generated: Path) -> Course:
             nbformat.write(
                 submission(generated, assignment, student), folder / f"{assignment}.ipynb"
             )
-    classroom("grade", "--course", generated, f"--ExecutePreprocessor.timeout={TIMEOUT}")
+    tampered = submission(generated, "a1_neurons", "reference")
+    for cell in tampered.cells:
+        if _nbgrader(cell).get("grade_id") == TAMPERED_CELL:
+            cell.source = "# the checks I did not like are gone"
+    folder = generated / "submitted" / "tamper" / "a1_neurons"
+    folder.mkdir(parents=True)
+    nbformat.write(tampered, folder / "a1_neurons.ipynb")
+    output = classroom("grade", "--course", generated, f"--ExecutePreprocessor.timeout={TIMEOUT}")
     scores, max_scores = {}, {}
     with Gradebook(f"sqlite:///{generated / 'gradebook.db'}") as gradebook:
         for assignment in ASSIGNMENTS:
@@ -186,7 +196,9 @@ def graded(generated: Path) -> Course:
                 notebook = gradebook.find_submission_notebook(assignment, assignment, student)
                 scores[assignment, student] = {g.name: g.score for g in notebook.grades}
                 max_scores[assignment] = {g.name: g.max_score for g in notebook.grades}
-    return Course(generated, scores, max_scores)
+        notebook = gradebook.find_submission_notebook("a1_neurons", "a1_neurons", "tamper")
+        scores["a1_neurons", "tamper"] = {g.name: g.score for g in notebook.grades}
+    return Course(generated, scores, max_scores, output)
 
 
 def _expected(course: Course, assignment: str, loses: tuple[str, ...]) -> dict[str, float]:
@@ -228,10 +240,21 @@ def test_exception_in_one_part_leaves_the_other_parts_graded(graded, assignment)
     assert graded.scores[assignment, "exception"] == expected
 
 
+def test_a_changed_test_cell_is_restored_and_the_only_one_nbgrader_warns_about(graded):
+    # Every test cell has hidden tests, so nbgrader's own check warned for all of them.
+    warned = re.findall(r"Attribute 'checksum' for cell (\w+) has changed", graded.output)
+    assert warned == [TAMPERED_CELL]
+    assert graded.scores["a1_neurons", "tamper"] == graded.max_scores["a1_neurons"]
+
+
 def test_grades_table_has_a_row_per_student_and_assignment(graded):
     with open(graded.path / "grades.csv", newline="") as file:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(file)}
-    assert set(rows) == {(a, s) for a in ASSIGNMENTS for s in STUDENTS}
+    assert set(rows) == {(a, s) for a in ASSIGNMENTS for s in (*STUDENTS, "tamper")}
+    for assignment in ("a2_backprop", "a3_optimizers"):  # not handed in: nbgrader's zero row
+        assert float(rows[assignment, "tamper"]["score"]) == 0.0
+        assert re.search(rf"tamper\s+{assignment}\s+not submitted", graded.output)
+    assert re.search(r"tamper\s+a1_neurons\s+\d", graded.output)
     for assignment in ASSIGNMENTS:
         full = sum(graded.max_scores[assignment].values())
         assert float(rows[assignment, "reference"]["score"]) == full
