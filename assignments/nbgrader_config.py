@@ -19,3 +19,6 @@ c.CourseDirectory.course_id = "nnlearn"
 # The real work of any cell takes a few seconds (the first `import torch` is the slowest).
 c.ExecutePreprocessor.timeout = 30
 c.ExecutePreprocessor.interrupt_on_timeout = True
+# After a cell's reply, nbclient waits this long (seconds) for the cell's last output. Its
+# default of 4 s lost outputs on a loaded 2-core machine, and with them a student's marks.
+c.ExecutePreprocessor.iopub_timeout = 30
