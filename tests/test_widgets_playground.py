@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from ipywidgets.widgets.widget_link import Link
+from ipywidgets.widgets.widget_link import DirectionalLink
 
 import nnlearn as nl
 from nnlearn.training import TrainingDiverged
@@ -155,7 +155,9 @@ def test_the_first_run_is_drawn_in_every_frame_for_the_book(explorer):
 
 def test_play_moves_the_epoch_slider_in_the_browser(explorer):
     link = explorer.play_link
-    assert isinstance(link, Link)  # what jslink makes: a link the browser keeps
+    # What jsdlink makes: a link the browser keeps, from ▶ to the slider only (a change of the
+    # slider would update ▶'s view, which raises in the book and stopped the frames switching).
+    assert isinstance(link, DirectionalLink)
     assert link.source == (explorer.play, "value")
     assert link.target == (explorer.controls["epoch"], "index")
     assert explorer.play.max == 10 and explorer.play.value == 10
@@ -167,6 +169,7 @@ def test_a_control_starts_a_new_run_and_the_slider_trains_it_a_frame_at_a_time()
     widget.controls["dataset"].value = "spirals"
     run = widget.result
     assert run is not first and run.epoch == 0 and widget.controls["epoch"].index == 0
+    assert widget.play.value == 0  # ▶ starts the new run from its beginning
     assert run.model.layers[-1].units == 3  # three spiral arms
     assert "not trained yet" in widget.frames.readouts[5].value
     widget.controls["epoch"].index = 3

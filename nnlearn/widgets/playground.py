@@ -11,11 +11,11 @@ in a :class:`~nnlearn.widgets.layout.FrameStack` under an "epoch" slider.
 
 **Live in JupyterLab, recorded in the book.** Moving the epoch slider to a step not trained yet
 trains up to it, one step (and one frame) at a time, so the figure updates while training runs;
-the ▶ button (an ``ipywidgets.Play``, linked to the slider in the browser) moves it one step a
+the ▶ button (an ``ipywidgets.Play``, linked to the slider in the browser) moves it a step a
 second (slower when a step takes longer), and the kernel stays free between steps. Changing
 any other control starts a new run at epoch 0, as TensorFlow Playground does; "new seed" draws
 new data and new initial weights. The static book has no kernel: it shows the frames of the run
-trained when the notebook was executed, and the slider and ▶ scrub through them.
+trained when the notebook was executed, and the slider scrubs through them.
 
 ipywidgets and matplotlib are imported inside the functions that use them.
 """
@@ -286,8 +286,10 @@ class _Explorer:
                 self.run.train(epochs // STEPS)
         self.pictures: dict[int, bytes] = {}  # the run's frames drawn so far, by step
         self.frames = FrameStack(self.slider, self.draw, width_px=round(FIGURE_WIDTH * DPI))
-        # In the browser, so that ▶ plays the frames in the book too.
-        self.play_link = widgets.jslink((self.play, "value"), (self.slider, "index"))
+        # ▶ moves the slider in the browser. One way only: in the book, the theme's FontAwesome
+        # script turns the Play's <i> icons into <svg>, and every change of the Play's value
+        # then raises in its view, which stopped the slider from switching frames.
+        self.play_link = widgets.jsdlink((self.play, "value"), (self.slider, "index"))
         self.slider.observe(self.advance, names="index")
         for control in self.controls.values():
             control.observe(self.restart, names="value")
@@ -300,7 +302,7 @@ class _Explorer:
                 widgets.HBox([self.play, self.new_seed]),
                 self.slider,
                 *self.controls.values(),
-                kernel_note("epoch (with ▶)", [*others, "new seed"]),
+                kernel_note("epoch", ["▶", *others, "new seed"]),
             ],
             self.frames.stack,
         )
@@ -357,6 +359,7 @@ class _Explorer:
         epochs = values.pop("epochs")
         self.run = PlaygroundRun(Settings(**values, n=self.n, seed=self.seed))
         self.pictures.clear()
+        self.play.value = 0  # ▶ goes on from the new run's start
         self.slider.index = 0  # first: the new options then find nothing to train
         self.slider.options = epoch_options(epochs)
         self.redraw(range(STEPS + 1))
