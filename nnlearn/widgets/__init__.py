@@ -10,11 +10,15 @@ same function beside the live widget, and tests can drive a widget without a bro
   activation functions and their derivatives, their parameters on sliders, saturation marked;
 * :mod:`nnlearn.widgets.optimizer_paths` (chapter 07): ``make_optimizer_paths_widget()``,
   several optimizers' paths on a 2-D loss surface, learning rate and steps on sliders;
-* :mod:`nnlearn.widgets.playground` (chapter 08): ``make_playground_widget()``, train a small
-  network on a 2-D data set (width, depth, activation, learning rate) and see its boundary.
+* :mod:`nnlearn.widgets.playground` (chapter 08): ``make_playground_widget()``, watch a small
+  network train on a 2-D data set, as in TensorFlow Playground: its decision regions, training
+  and test loss and hidden units' maps, with the data (set, noise, train/test ratio), the
+  network (width, depth, activation) and the training (optimizer, learning rate, L2, batch
+  size) on controls; the pure core is :mod:`nnlearn.widgets.playground_run`.
 
-The first three respond in the static book too: their main slider (the bias, the input range,
-the learning rate) switches between frames drawn in advance (:mod:`nnlearn.widgets.layout`).
+All four respond in the static book too: their main slider (the bias, the input range, the
+learning rate, the epoch of a recorded run) switches between frames drawn in advance
+(:mod:`nnlearn.widgets.layout`).
 
 This package imports nothing: ipywidgets and matplotlib load with the explorer you use.
 """

@@ -83,6 +83,7 @@ def figure_image(width_px: int | None = None) -> Any:
             height="auto",
             max_width=f"{width_px}px" if width_px else "100%",
             object_fit="contain",
+            margin="0",  # ipywidgets' default 2 px margin would overflow a 100 % width
         ),
     )
 
