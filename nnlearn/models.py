@@ -260,33 +260,34 @@ class Sequential(Layer):
 
     def _train_epoch(self, examples: Data, batch_size, shuffle, epoch, hooks) -> dict:
         means = EpochMeans(self.metric_functions)
-        for batch, (x, y, w) in enumerate(self._batches(examples, batch_size, shuffle)):
-            hooks.call("on_train_batch_begin", batch, {})
-            y_pred, loss = self._train_step(x, y, w, epoch, batch)
-            means.update(loss, y, y_pred)
-            hooks.call("on_train_batch_end", batch, means.result())
-            if self.stop_training:
-                break
+        batch_logs = bool(hooks.listening("on_train_batch_end"))  # else the logs go unread
+        # A diverging run overflows on its way to inf/nan: TrainingDiverged reports it, with
+        # a remedy, instead of a numpy warning per operation.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for batch, (x, y, w) in enumerate(self._batches(examples, batch_size, shuffle)):
+                hooks.call("on_train_batch_begin", batch, {})
+                y_pred, loss = self._train_step(x, y, w, epoch, batch)
+                means.update(loss, y, y_pred)
+                hooks.call("on_train_batch_end", batch, means.result() if batch_logs else {})
+                if self.stop_training:
+                    break
         return means.result()
 
     def _train_step(self, x, y, w, epoch: int, batch: int) -> tuple[np.ndarray, float]:
         """Forward, loss, backward, update; the outputs and the loss's value."""
-        # A diverging run overflows on its way to inf/nan: TrainingDiverged reports it, with
-        # a remedy, instead of a numpy warning per operation.
-        with np.errstate(over="ignore", invalid="ignore"):
-            y_pred = self(x)
-            loss = self.loss(y, y_pred, w)
-            value = float(loss.data)
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
-                    "diverged. Try a smaller learning rate (e.g. a tenth), and check that the "
-                    "inputs are standardized and contain no nan or inf"
-                )
-            self.optimizer.zero_grad()
-            if loss.requires_grad:  # False when every weight is frozen
-                loss.backward()
-                self.optimizer.step()
+        y_pred = self(x)
+        loss = self.loss(y, y_pred, w)
+        value = float(loss.data)
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
+                "diverged. Try a smaller learning rate (e.g. a tenth), and check that the "
+                "inputs are standardized and contain no nan or inf"
+            )
+        self.optimizer.zero_grad()
+        if loss.requires_grad:  # False when every weight is frozen
+            loss.backward()
+            self.optimizer.step()
         return y_pred.data, value
 
     def _test_loop(self, examples: Data, batch_size: int, hooks: Hooks) -> dict:

@@ -99,11 +99,16 @@ class Hooks:
             callback.set_model(model)
             callback.set_params(params)
 
-    def call(self, hook: str, *args: Any) -> None:
-        """``callback.<hook>(*args)`` for each callback, e.g. ``call("on_epoch_end", 3, logs)``."""
+    def listening(self, hook: str) -> list[Callback]:
+        """The callbacks whose ``hook`` may do something (an empty list: nothing to call, so
+        ``fit`` need not even make the logs)."""
         if hook not in self.listeners:
             self.listeners[hook] = [c for c in self.callbacks if _defines(c, hook)]
-        for callback in self.listeners[hook]:
+        return self.listeners[hook]
+
+    def call(self, hook: str, *args: Any) -> None:
+        """``callback.<hook>(*args)`` for each callback, e.g. ``call("on_epoch_end", 3, logs)``."""
+        for callback in self.listening(hook):
             getattr(callback, hook)(*args)
 
 

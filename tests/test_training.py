@@ -89,6 +89,28 @@ def test_stop_training_in_a_batch_ends_the_epoch_and_the_training():
     assert stopper.batches == 2 and history.epoch == [0]
 
 
+def test_running_means_are_made_per_batch_only_for_a_callback_that_reads_them(monkeypatch):
+    """fit's speed rule: a batch's logs (the running means) cost a dict per batch, so they are
+    made only when some callback defines on_train_batch_end (or on_batch_end)."""
+    made = []
+    result = nl.metrics.EpochMeans.result
+    monkeypatch.setattr(
+        nl.metrics.EpochMeans, "result", lambda self: made.append(1) or result(self)
+    )
+
+    class Reader(Callback):
+        def on_batch_end(self, batch, logs=None):
+            self.logs = logs
+
+    x, y = random_data(64)  # two batches of 32
+    keras_example().fit(x, y, epochs=1, verbose=0)
+    assert len(made) == 1  # the epoch's logs only
+    made.clear()
+    reader = Reader()
+    keras_example().fit(x, y, epochs=1, verbose=0, callbacks=[reader])
+    assert len(made) == 3 and set(reader.logs) == {"accuracy", "loss"}
+
+
 def test_history_records_each_epoch_and_a_given_history_is_the_one_returned():
     history = History()
     model = keras_example()
