@@ -197,15 +197,16 @@ def shown_figure(explorer: Locator) -> str:
     return explorer.evaluate(SHOWN_FIGURE)
 
 
-def move_main_control(page: Page, explorer: Locator) -> str:
-    """Press an arrow key on the explorer's first slider handle (to the right, or to the left at
-    the slider's end) and return the figure that was on show before."""
-    handle = explorer.locator(HANDLE).first
+def move_slider(page: Page, explorer: Locator, number: int) -> str:
+    """Press an arrow key on the explorer's slider ``number`` (0: the first, its main control),
+    to the right or, at the slider's end, to the left; return the figure on show before."""
+    handle = explorer.locator(HANDLE).nth(number)
     handle.scroll_into_view_if_needed()
     before = shown_figure(explorer)
     now, end = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
+    at_end = now is not None and end is not None and float(now) >= float(end)
     handle.focus()
-    page.keyboard.press("ArrowLeft" if now is not None and now == end else "ArrowRight")
+    page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
     return before
 
 
@@ -250,38 +251,37 @@ def explorers_problems(
     margin_px: int,
 ) -> list[str]:
     """Check every explorer on the page at every size in VIEWPORTS; at SCREENSHOT_WIDTH also
-    save its screenshot and move its main control (``respond`` says what went wrong, if
-    anything), then check it again in its new state.
+    move its controls (``respond`` says what went wrong, if anything) and check it again.
 
-    Returns one line per problem, each naming the explorer, the size and the screenshot."""
+    Returns one line per problem, each naming the explorer, the size and a screenshot of it
+    (taken at SCREENSHOT_WIDTH always, at another size when something is wrong there)."""
     explorers = page.locator(EXPLORER)
     problems = []
     for width, height in VIEWPORTS:
         resize(page, width, height)
         for i in range(explorers.count()):
             explorer = explorers.nth(i)
+            hidden = what_is_hidden(explorer, area)
             label = f"{where} {chapter} explorer {i + 1} at {width}x{height}"
-            problems += [f"{label}: {p}" for p in what_is_hidden(explorer, area)]
-            if width != SCREENSHOT_WIDTH:
-                continue
-            shot = explorer_shot(page, explorer, shot_name(where, chapter, i + 1, width), margin_px)
-            label += f" ({shot.relative_to(ROOT)})"
-            failure = respond(page, explorer)
-            if failure:
-                problems.append(f"{label}: {failure}")
-            else:
-                moved = what_is_hidden(explorer, area)
-                problems += [f"{label}, after moving its slider: {p}" for p in moved]
+            if hidden or width == SCREENSHOT_WIDTH:
+                name = shot_name(where, chapter, i + 1, width)
+                label += f" ({explorer_shot(page, explorer, name, margin_px).relative_to(ROOT)})"
+            problems += [f"{label}: {p}" for p in hidden]
+            if width == SCREENSHOT_WIDTH:
+                failure = respond(page, explorer)
+                moved = [failure] if failure else what_is_hidden(explorer, area)
+                problems += [f"{label}, after moving its sliders: {p}" for p in moved]
     return problems
 
 
-def figure_follows_the_slider(page: Page, explorer: Locator, timeout_ms: int) -> str | None:
-    """Move the explorer's main control; None when the figure on show changes in time."""
-    before = move_main_control(page, explorer)
+def figure_follows_the_slider(
+    page: Page, explorer: Locator, timeout_ms: int, number: int = 0
+) -> str | None:
+    """Move the explorer's slider ``number`` (0: its main control); None when the figure on
+    show changes within ``timeout_ms``, else what went wrong."""
+    before = move_slider(page, explorer, number)
     try:
         wait_for_new_figure(page, explorer, before, timeout_ms)
     except PlaywrightTimeoutError:
-        return (
-            f"the figure did not change within {timeout_ms / 1000:g} s of moving the first slider"
-        )
+        return f"slider {number + 1} moved, the figure did not change in {timeout_ms / 1000:g} s"
     return None

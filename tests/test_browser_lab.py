@@ -18,6 +18,7 @@ from browser_support import (
     CHAPTERS,
     EXPLORER,
     EXPLORER_CHAPTERS,
+    HANDLE,
     Lab,
     explorers_problems,
     figure_follows_the_slider,
@@ -35,6 +36,8 @@ OUTPUT_AREA = ".jp-OutputArea-output"
 WIDGET_OUTPUT = f"{OUTPUT_AREA}:has(> .jupyter-widgets)"
 # The longest a chapter may take from Run All to its last cell, on 2 busy cores.
 RUN_ALL_MS = 240_000
+# The longest the kernel may take to redraw an explorer (every frame of a FrameStack).
+KERNEL_MS = 30_000
 # Space left above an explorer in its screenshot.
 MARGIN_PX = 40
 
@@ -71,7 +74,15 @@ def run_all(page: Page) -> None:
 
 
 def redraws(page: Page, explorer: Locator) -> str | None:
-    return figure_follows_the_slider(page, explorer, timeout_ms=30_000)
+    """The main slider changes the figure (the kernel redraws it, or the browser shows another
+    precomputed frame); then, where there are frames, the next slider makes the kernel redraw
+    them."""
+    failure = figure_follows_the_slider(page, explorer, KERNEL_MS)
+    if failure or not explorer.locator(".nnlearn-frames").count():
+        return failure
+    if explorer.locator(HANDLE).count() < 2:
+        return None
+    return figure_follows_the_slider(page, explorer, KERNEL_MS, number=1)
 
 
 @pytest.mark.parametrize("chapter", EXPLORER_CHAPTERS)
