@@ -25,7 +25,6 @@ from browser_support import (
     screenshot_on_failure,
 )
 from playwright.sync_api import Locator, Page
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 pytestmark = pytest.mark.book
 pytest_plugins = ["browser_fixtures"]
@@ -103,19 +102,18 @@ def responds_without_a_kernel(page: Page, explorer: Locator) -> str | None:
 def test_book_explorers_fit_the_column_and_respond_without_a_kernel(page, book_url, chapter):
     with screenshot_on_failure(page, f"book-{chapter}"):
         page.goto(f"{book_url}/notebooks/{chapter}.html", wait_until="domcontentloaded")
-        # Each widget output in the page becomes one explorer once the widget manager ran.
+        # The widget manager renders each widget output into a .widget-subarea of its own.
         outputs = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
         assert outputs >= 1, "the chapter shows no widget"
-        try:
-            page.wait_for_function(
-                f"n => document.querySelectorAll('{EXPLORER}').length >= n", arg=outputs
-            )
-        except PlaywrightTimeoutError:
-            shown = page.locator(EXPLORER).count()
-            raise AssertionError(
-                f"{outputs} widget outputs but {shown} explorers: every widget a chapter "
-                "shows must be an explorer (nnlearn.widgets.layout.explorer_box)"
-            ) from None
+        page.wait_for_function(
+            "n => document.querySelectorAll('.widget-subarea > .jupyter-widgets').length >= n",
+            arg=outputs,
+        )
+        others = page.locator(f".widget-subarea > .jupyter-widgets:not({EXPLORER})").count()
+        assert not others, (
+            f"{others} of {outputs} widget outputs are not explorers "
+            "(nnlearn.widgets.layout.explorer_box)"
+        )
         page.locator(f"{EXPLORER} img").first.wait_for(state="visible")
         if chapter in ALIVE_IN_THE_BOOK:
             assert page.locator(f"{EXPLORER} .nnlearn-frames").count(), "no precomputed frames"
