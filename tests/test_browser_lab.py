@@ -51,6 +51,8 @@ def open_beside_the_file_browser(page: Page, lab: Lab, chapter: str) -> None:
     if not browser_panel.is_visible():
         page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="filebrowser"]').click()
     browser_panel.wait_for(state="visible")
+    # JupyterLab's default sidebar width: what is left for the notebook is what a newcomer gets.
+    assert browser_panel.bounding_box()["width"] >= 200, "the file browser is not open"
 
 
 def run_all(page: Page) -> None:
