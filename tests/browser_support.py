@@ -37,8 +37,6 @@ CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # The chapters with explorers (widgets); tests/test_book.py checks that no other page has one.
 EXPLORER_CHAPTERS = ("00_tour", "01_neuron", "02_activations", "07_optimizers", "08_training")
-# Those whose explorers must respond in the static book, with no kernel (precomputed frames).
-ALIVE_IN_THE_BOOK = ("01_neuron", "02_activations", "07_optimizers")
 # The screens every explorer must fit: a laptop (the smallest the course supports) and a desktop.
 VIEWPORTS = ((1280, 800), (1920, 1080))
 SCREENSHOT_WIDTH = 1280

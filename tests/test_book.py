@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from browser_support import ALIVE_IN_THE_BOOK, EXPLORER_CHAPTERS
+from browser_support import EXPLORER_CHAPTERS
 
 pytestmark = pytest.mark.book
 
@@ -153,7 +153,7 @@ def test_widgets_are_explorers_in_the_explorer_chapters_only():
             )
 
 
-@pytest.mark.parametrize("name", ALIVE_IN_THE_BOOK)
+@pytest.mark.parametrize("name", EXPLORER_CHAPTERS)
 def test_explorer_frames_follow_the_slider_in_the_page_itself(name):
     """A Stack of frames whose selected_index a jslink ties to a slider's index: the browser
     switches frames with no kernel (tests/test_browser_book.py moves the slider)."""

@@ -66,6 +66,14 @@ def test_frame_explorer_redraws_every_frame_when_another_control_changes():
     assert "<i>factor</i>" in explorer.children[0].children[-1].value
 
 
+def test_frame_explorer_with_only_its_main_slider_has_no_kernel_note():
+    from nnlearn.widgets.layout import frame_explorer, selection_slider
+
+    slider = selection_slider("x", (1.0, 2.0), 1.0)
+    explorer = frame_explorer({"x": slider}, "x", lambda x: (b"png", "", x))
+    assert explorer.children[0].children == (slider,)  # everything responds in the book
+
+
 def test_readout_table_is_left_aligned_with_one_row_per_entry():
     from nnlearn.widgets.layout import readout_table
 

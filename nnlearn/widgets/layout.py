@@ -165,7 +165,7 @@ def explorer_box(controls: Sequence[Any], figure: Any) -> Any:
     )
     figure.layout.flex = f"1000 1 {FIGURE_MIN_WIDTH}"  # takes all the room the column leaves
     figure.layout.min_width = "0"
-    # Class names the browser tests look for (tests/test_browser.py).
+    # Class names the browser tests look for (tests/explorer_check.js, test_browser_*.py).
     column.add_class("nnlearn-controls")
     figure.add_class("nnlearn-figure")
     box = widgets.Box(
@@ -264,7 +264,8 @@ def frame_explorer(
     slider = controls[main]
     frames = FrameStack(slider, draw_frame, width_px)
     others = [control.description for name, control in controls.items() if name != main]
-    box = explorer_box([*controls.values(), kernel_note(slider.description, others)], frames.stack)
+    notes = [kernel_note(slider.description, others)] if others else []
+    box = explorer_box([*controls.values(), *notes], frames.stack)
 
     def show(_change: Any = None) -> None:
         i = slider.index
