@@ -2,6 +2,7 @@
 token, and its kernels talk to it encrypted (no "running over TCP without encryption" warning)."""
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import secrets
@@ -62,7 +63,10 @@ def _run_in_a_kernel(port: int, token: str, code: str) -> str:
             if message["msg_type"] == "execute_reply":
                 return printed
 
-    return asyncio.run(run())
+    # In a thread of its own: in the full suite Playwright's sync API (the browser tests) keeps
+    # an event loop running in this one, where asyncio.run() refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def test_make_course_serves_the_notebooks_behind_a_token():
