@@ -1,9 +1,9 @@
 """The README's picture, docs/screenshot.png: a chapter's explorer as the built book shows it.
 
 Run it after ``make book``: ``.venv/bin/python scripts/screenshot.py [CHAPTER]`` (default
-02_activations). It serves ``book/_build/html`` on 127.0.0.1, opens the chapter in Chromium
-(``CHROMIUM``, default /usr/bin/chromium) 1280 px wide, takes the first explorer with the text
-just above it, and stores it with a 128-colour palette so the file stays small (< 150 KB).
+08_training, the playground). It serves ``book/_build/html`` on 127.0.0.1, opens the chapter in
+Chromium (``CHROMIUM``, default /usr/bin/chromium) 1280 px wide, takes the first explorer in
+its output area, and stores it with a 128-colour palette so the file stays small (< 150 KB).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book" / "_build" / "html"
 OUTPUT = ROOT / "docs" / "screenshot.png"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-WIDTH, CONTEXT_PX = 1280, 100  # the page's width; how much of the text above the explorer
-# An explorer's top widget (nnlearn.widgets.layout), or any widget in a book built before it.
-EXPLORER = ".nnlearn-explorer, .cell_output .widget-box"
+WIDTH = 1280  # the page's width, as on a laptop
+EXPLORER = ".nnlearn-explorer"  # an explorer's top widget (nnlearn.widgets.layout)
 # The theme's sticky header and skip link would be drawn over a picture taller than the window.
 HIDE = ".skip-link, .bd-header, .bd-header-article { display: none !important; }"
 
@@ -36,7 +35,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
 
 def explorer_png(url: str) -> bytes:
-    """A screenshot of the page's first explorer, and the lines just above it."""
+    """A screenshot of the page's first explorer, in its output area."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -46,25 +45,15 @@ def explorer_png(url: str) -> bytes:
         page.add_style_tag(content=HIDE)
         explorer = page.locator(EXPLORER).first
         explorer.wait_for(timeout=30_000)
-        explorer.scroll_into_view_if_needed()
-        box = page.evaluate(
-            "e => { const r = e.getBoundingClientRect();"
-            " return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; }",
-            explorer.element_handle(),
-        )
-        clip = {
-            "x": max(0, box["x"] - 16),
-            "y": max(0, box["y"] - CONTEXT_PX),
-            "width": box["width"] + 32,
-            "height": box["height"] + CONTEXT_PX + 16,
-        }
-        png = page.screenshot(clip=clip, full_page=True)
+        # The explorer's output area: the explorer with the book's margin around it.
+        output = explorer.locator("xpath=ancestor::div[contains(@class, 'cell_output')][1]")
+        png = output.screenshot()
         browser.close()
     return png
 
 
 def main() -> None:
-    chapter = sys.argv[1] if len(sys.argv) > 1 else "02_activations"
+    chapter = sys.argv[1] if len(sys.argv) > 1 else "08_training"
     if not (BOOK / "notebooks" / f"{chapter}.html").is_file():
         sys.exit(f"No {chapter} page in {BOOK}: run `make book` first.")
     handler = functools.partial(QuietHandler, directory=str(BOOK))
