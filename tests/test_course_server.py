@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,17 +15,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from browser_support import free_port
 from tornado.websocket import websocket_connect
 
 pytestmark = pytest.mark.chapter00
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, method: str = "GET") -> tuple[int, bytes]:
@@ -70,7 +64,7 @@ def _run_in_a_kernel(port: int, token: str, code: str) -> str:
 
 
 def test_make_course_serves_the_notebooks_behind_a_token():
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_TOKEN": token, "PORT": str(port)}
     env.pop("DISPLAY", None)
     server = subprocess.Popen(

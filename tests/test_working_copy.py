@@ -6,7 +6,6 @@ import os
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from browser_support import free_port
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.chapter00
@@ -107,12 +107,6 @@ def test_make_refresh_passes_the_chapter_to_the_script():
 # After running the chapters in `make course`, `git status` is clean.
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _api(url: str, token: str, method: str = "GET", body: dict | None = None) -> dict:
     request = urllib.request.Request(
         url,
@@ -138,7 +132,7 @@ def test_running_chapters_in_the_course_leaves_git_status_clean(tmp_path):
     clone = tmp_path / "nnlearn"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     chapters = sorted(p.name for p in (clone / "notebooks").glob("*.ipynb"))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_TOKEN": token}
     env.pop("DISPLAY", None)
     server = subprocess.Popen(  # what `make course` runs, in the clone
