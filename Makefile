@@ -65,7 +65,7 @@ book/_vendor/.fetched: scripts/fetch_book_js.sh
 
 # The book, rebuilt in full (every notebook executed) when a chapter, the package or the book's
 # own files change; the stamp is written only when the build succeeds.
-BOOK_SOURCES := notebooks $(wildcard notebooks/*.ipynb nnlearn/*.py nnlearn/*/*.py book/*.*) \
+BOOK_SOURCES := notebooks $(wildcard notebooks/*.ipynb nnlearn/*.py nnlearn/*/*.py book/*.* book/_ext/*.py) \
 	book/js/widgets-paths.js scripts/book_toc.py
 book/_build/.built: $(VENV)/test.stamp book/_vendor/.fetched $(BOOK_SOURCES)
 	@rm -f $@

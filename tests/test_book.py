@@ -8,6 +8,8 @@ Chromium by tests/test_browser_book.py.
 
 import json
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -176,3 +178,28 @@ def test_every_chapter_page_stays_under_the_page_limit():
         name: f"{size / 1e6:.2f} MB" for name, size in sizes.items() if size > PAGE_LIMIT_BYTES
     }
     assert not heavy, f"pages over {PAGE_LIMIT_BYTES:,} bytes: {heavy}"
+
+
+def _kernel_output_of_a_run(with_the_books_extension: bool) -> str:
+    """What a notebook's kernel prints when nbclient runs it as myst-nb does (a bare manager)."""
+    extension = "import encrypted_kernels; encrypted_kernels.setup(None)"
+    code = "\n".join(
+        [
+            "import sys; sys.path.insert(0, 'book/_ext')",
+            "import nbclient, nbformat",
+            extension if with_the_books_extension else "",
+            "cell = nbformat.v4.new_code_cell('print(6 * 7)')",
+            "notebook = nbformat.v4.new_notebook(cells=[cell])",
+            "nbclient.NotebookClient(notebook, kernel_name='python3').execute()",
+            "assert cell.outputs[0]['text'] == '42\\n'",
+        ]
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout + run.stderr
+
+
+def test_the_books_kernels_run_encrypted_without_a_warning():
+    warning = "running over TCP without encryption"
+    assert warning in _kernel_output_of_a_run(with_the_books_extension=False)
+    assert warning not in _kernel_output_of_a_run(with_the_books_extension=True)
