@@ -6,6 +6,7 @@
    its figure fully visible), and responds with no kernel: its slider switches the figure
    between frames drawn in advance (a FrameStack), in the browser.
    Screenshots: test-artifacts/book-<chapter>-1280.png.
+3. The playground's ▶ plays its recorded run in the book, with no kernel.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from browser_support import (
     CHAPTERS,
     EXPLORER,
     EXPLORER_CHAPTERS,
+    HANDLE,
     explorers_problems,
     figure_follows_the_slider,
     screenshot_on_failure,
+    shown_figure,
+    wait_for_new_figure,
 )
 from playwright.sync_api import Locator, Page
 
@@ -116,3 +120,22 @@ def test_book_explorers_fit_the_column_and_respond_without_a_kernel(page, book_u
             page, "book", chapter, OUTPUT_AREA, responds_without_a_kernel, MARGIN_PX
         )
     assert not problems, "\n".join(problems)
+
+
+def test_book_playground_play_button_plays_the_recorded_run(page, book_url):
+    """▶ (an ipywidgets Play, jsdlinked to the epoch slider) steps through the frames with no
+    kernel: the theme's FontAwesome must nest its icons, not replace them (book/js)."""
+    with screenshot_on_failure(page, "book-08_training-play"):
+        page.goto(f"{book_url}/notebooks/08_training.html", wait_until="domcontentloaded")
+        explorer = page.locator(EXPLORER).first
+        explorer.locator("img").first.wait_for(state="visible")
+        epoch = explorer.locator(HANDLE).first
+        epoch.scroll_into_view_if_needed()
+        epoch.focus()
+        page.keyboard.press("Home")  # the first frame: ▶ starts from there
+        at_start = "h => Number(h.getAttribute('aria-valuenow')) === 0"
+        page.wait_for_function(at_start, arg=epoch.element_handle())
+        before = shown_figure(explorer)
+        explorer.locator(".widget-play button").first.click()
+        wait_for_new_figure(page, explorer, before, timeout_ms=5_000)
+        page.wait_for_function(f"h => !({at_start})(h)", arg=epoch.element_handle())

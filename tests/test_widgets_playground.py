@@ -155,8 +155,7 @@ def test_the_first_run_is_drawn_in_every_frame_for_the_book(explorer):
 
 def test_play_moves_the_epoch_slider_in_the_browser(explorer):
     link = explorer.play_link
-    # What jsdlink makes: a link the browser keeps, from ▶ to the slider only (a change of the
-    # slider would update ▶'s view, which raises in the book and stopped the frames switching).
+    # What jsdlink makes: a link the browser keeps (in the book too), from ▶ to the slider only.
     assert isinstance(link, DirectionalLink)
     assert link.source == (explorer.play, "value")
     assert link.target == (explorer.controls["epoch"], "index")

@@ -12,3 +12,8 @@
     },
   });
 }
+
+// The theme's FontAwesome script (loaded with `defer`, so after this file) would replace every
+// <i class="fa ..."> with an <svg>, the Play button's icons too; ipywidgets' Play view then
+// fails on each tick, and ▶ does nothing. "nest" puts the <svg> inside the <i> instead.
+window.FontAwesomeConfig = { ...window.FontAwesomeConfig, autoReplaceSvg: "nest" };

@@ -15,7 +15,7 @@ the ▶ button (an ``ipywidgets.Play``, linked to the slider in the browser) mov
 second (slower when a step takes longer), and the kernel stays free between steps. Changing
 any other control starts a new run at epoch 0, as TensorFlow Playground does; "new seed" draws
 new data and new initial weights. The static book has no kernel: it shows the frames of the run
-trained when the notebook was executed, and the slider scrubs through them.
+trained when the notebook was executed: the slider scrubs through them and ▶ plays them.
 
 ipywidgets and matplotlib are imported inside the functions that use them.
 """
@@ -286,9 +286,8 @@ class _Explorer:
                 self.run.train(epochs // STEPS)
         self.pictures: dict[int, bytes] = {}  # the run's frames drawn so far, by step
         self.frames = FrameStack(self.slider, self.draw, width_px=round(FIGURE_WIDTH * DPI))
-        # ▶ moves the slider in the browser. One way only: in the book, the theme's FontAwesome
-        # script turns the Play's <i> icons into <svg>, and every change of the Play's value
-        # then raises in its view, which stopped the slider from switching frames.
+        # ▶ moves the slider in the browser, in the book too. One way: a slider moved by hand
+        # leaves ▶ where it was, and ▶ replays the run from its start.
         self.play_link = widgets.jsdlink((self.play, "value"), (self.slider, "index"))
         self.slider.observe(self.advance, names="index")
         for control in self.controls.values():
@@ -302,7 +301,7 @@ class _Explorer:
                 widgets.HBox([self.play, self.new_seed]),
                 self.slider,
                 *self.controls.values(),
-                kernel_note("epoch", ["▶", *others, "new seed"]),
+                kernel_note("epoch (and ▶)", [*others, "new seed"]),
             ],
             self.frames.stack,
         )
