@@ -9,7 +9,6 @@ import pytest
 import torch
 from widget_cases import TORCH_ACTIVATIONS, check_frame_explorer
 
-from nnlearn import activations
 from nnlearn.parity import to_numpy, to_torch
 from nnlearn.plotting import new_figure
 from nnlearn.widgets.activation_explorer import (
@@ -49,10 +48,6 @@ def test_activation_curves_match_torch_function_and_autograd(name):
     np.testing.assert_allclose(curves["f"], f, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(curves["df"], df, rtol=1e-7, atol=1e-9)
     np.testing.assert_array_equal(curves["saturated"], np.abs(df) < 0.1)
-
-
-def test_every_explorer_function_is_an_nnlearn_activation():
-    assert set(FUNCTIONS) == set(activations.NAMES) | {"softmax"}
 
 
 def test_sigmoid_saturated_fraction_follows_the_closed_form():

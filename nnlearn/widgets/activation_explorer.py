@@ -42,18 +42,7 @@ DEFAULT_PARAMS = {"negative_slope": 0.1, "alpha": 1.0, "temperature": 1.0}
 # The input range's positions on the explorer's main slider, one precomputed frame each.
 X_MAX_VALUES = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
 FRAME_SIZE = (5.0, 5.6)  # inches at FRAME_DPI: f above f', 400 x 448 px
-FUNCTIONS = (
-    "relu",
-    "leaky_relu",
-    "elu",
-    "sigmoid",
-    "tanh",
-    "softplus",
-    "gelu",
-    "silu",
-    "softmax",
-    "linear",
-)
+FUNCTIONS = (*activations.NAMES, "softmax")  # the elementwise ones, and softmax
 
 
 def _softmax_curve(x: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:

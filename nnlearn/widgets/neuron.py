@@ -30,18 +30,8 @@ from nnlearn.widgets.layout import FRAME_DPI, frame_explorer, frame_figure, sele
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-# The elementwise activations whose sign rule above holds (softmax is not elementwise).
-NEURON_ACTIVATIONS = (
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "elu",
-    "softplus",
-    "gelu",
-    "silu",
-    "linear",
-)
+# The elementwise activations, for all of which the sign rule above holds (a test checks each).
+NEURON_ACTIVATIONS = activations.NAMES
 # The bias slider's positions: one precomputed frame each (nine keep the page light and a redraw
 # under a second); the hidden line of chapter 01, b = -0.5, is one of them.
 BIAS_VALUES = tuple(np.linspace(-2.0, 2.0, 9))
