@@ -36,7 +36,9 @@ _LAZY_MODULES = (
     "metrics",  # 08
     "data",
     "training",
+    "trainer",
     "models",
+    "regularizers",  # 09
     "parity",
     "report",
     "plotting",

@@ -17,6 +17,7 @@ transpose, so ``linear.weight == kernel.T`` and ``linear.bias == bias``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -35,7 +36,16 @@ class Parameter(Tensor):
     ``requires_grad`` is True unless the parameter is frozen: a layer with
     ``trainable = False`` sets it to False, so ``backward`` computes no gradient for it and an
     optimizer leaves it as it is (it skips parameters whose ``grad`` is None).
+
+    Two attributes of Keras's weights (set by :meth:`Layer.add_weight`): ``trainable`` is
+    False for state that is never learned by gradient (BatchNormalization's moving mean,
+    chapter 09), which then never requires grad; ``regularizer`` is a function of the
+    parameter whose value ``fit`` adds to the loss (``kernel_regularizer=l2(0.01)``).
     """
+
+    trainable = True
+    regularizer: Callable[[Tensor], Tensor] | None = None
+    mask: np.ndarray | None = None  # 0 where pruned (chapter 09); optimizers keep those at 0
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
@@ -97,9 +107,20 @@ class Layer(Module):
 
     Keras's weight API: ``weights`` (its Parameters, in creation order), ``trainable_weights``
     (those ``fit`` updates), ``get_weights()``/``set_weights()`` (numpy arrays in Keras's
-    order and layout, e.g. a Dense layer's ``[kernel (in, units), bias (units,)]``), and
-    ``trainable``.
+    order and layout, e.g. a Dense layer's ``[kernel (in, units), bias (units,)]``),
+    ``trainable`` and ``losses`` (the penalties of regularized weights).
+
+    Calling a layer runs ``forward(x)``. A layer that behaves differently while training
+    (Dropout, BatchNormalization: chapter 09) declares ``forward(self, x, training=False)``
+    and receives ``training`` from ``layer(x, training=True)``, as Keras passes it to a
+    ``call`` that has the argument; ``layer(x)`` is inference.
     """
+
+    _forward_takes_training = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._forward_takes_training = "training" in inspect.signature(cls.forward).parameters
 
     def __init__(self, input_shape: Sequence[int] | None = None, dtype: Any = None) -> None:
         self.dtype = _checked_dtype(dtype) if dtype is not None else get_default_dtype()
@@ -110,11 +131,22 @@ class Layer(Module):
         if input_shape is not None:
             self.build((None, *input_shape))
 
-    def add_weight(self, shape: Sequence[int], initializer: str | Callable) -> Parameter:
-        """A new Parameter of ``shape``, drawn by ``initializer`` in this layer's dtype, and
-        frozen if the layer is (Keras's ``add_weight``); ``build`` calls it."""
+    def add_weight(
+        self,
+        shape: Sequence[int],
+        initializer: str | Callable,
+        trainable: bool = True,
+        regularizer: Callable[[Tensor], Tensor] | None = None,
+    ) -> Parameter:
+        """A new Parameter of ``shape``, drawn by ``initializer`` in this layer's dtype (Keras's
+        ``add_weight``; ``build`` calls it). It requires grad when it is ``trainable`` and the
+        layer is; ``regularizer(p)`` is its penalty in :attr:`losses`."""
         draw = initializers.get(initializer)
-        return Parameter(draw(tuple(shape), rng(), self.dtype), requires_grad=self.trainable)
+        p = Parameter(draw(tuple(shape), rng(), self.dtype), requires_grad=False)
+        p.trainable = bool(trainable)
+        p.requires_grad = p.trainable and self.trainable
+        p.regularizer = regularizer
+        return p
 
     @property
     def trainable(self) -> bool:
@@ -123,6 +155,7 @@ class Layer(Module):
         Setting it to False freezes the layer: its Parameters get ``requires_grad = False``
         (as Keras does on its PyTorch backend), so no gradient is computed for them and the
         optimizer leaves them alone. It takes effect at once, also on a compiled model.
+        Setting it to True never makes a non-trainable weight (a moving mean) trainable.
         """
         return self._trainable
 
@@ -130,7 +163,7 @@ class Layer(Module):
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
         for p in self.parameters():
-            p.requires_grad = self._trainable
+            p.requires_grad = self._trainable and p.trainable
 
     @property
     def weights(self) -> list[Parameter]:
@@ -147,6 +180,12 @@ class Layer(Module):
         """The Parameters ``fit`` leaves unchanged."""
         trainable = {id(p) for p in self.trainable_weights}
         return [p for p in self.weights if id(p) not in trainable]
+
+    @property
+    def losses(self) -> list[Tensor]:
+        """The penalties of the trainable weights that have a regularizer, computed from the
+        weights as they are now (Keras's ``layer.losses``); ``fit`` adds them to the loss."""
+        return [p.regularizer(p) for p in self.trainable_weights if p.regularizer is not None]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights as numpy arrays, in the order of ``weights``."""
@@ -192,8 +231,11 @@ class Layer(Module):
     def count_params(self) -> int:
         return sum(p.data.size for p in self.parameters())
 
-    def __call__(self, x: Any) -> Tensor:
-        return self.forward(self._prepare(x))
+    def __call__(self, x: Any, training: bool | None = None) -> Tensor:
+        x = self._prepare(x)
+        if self._forward_takes_training:
+            return self.forward(x, training=bool(training))
+        return self.forward(x)
 
     def _prepare(self, x: Any) -> Tensor:
         """``x`` as a Tensor of this layer's dtype (arrays adopt it), building on first use."""
@@ -239,6 +281,16 @@ class Affine(Function):
         return grad_x, grad_kernel, g2.sum(axis=0)
 
 
+def _regularizer(identifier: str | Callable | None) -> Callable | None:
+    """None, a function of a Parameter, or a name that :mod:`nnlearn.regularizers` knows
+    (chapter 09, imported only when a name is given)."""
+    if identifier is None or callable(identifier):
+        return identifier
+    from nnlearn import regularizers
+
+    return regularizers.get(identifier)
+
+
 def _activation_name(activation: str | Callable | None) -> str:
     if activation is None:
         return "linear"
@@ -255,6 +307,9 @@ class Dense(Layer):
         input_shape: ``(in,)``; without it the layer learns ``in`` on its first call.
         use_bias: whether to add ``bias``.
         kernel_initializer, bias_initializer: names from :mod:`nnlearn.initializers`.
+        kernel_regularizer, bias_regularizer: penalties added to the loss, as in Keras:
+            ``l2(0.01)`` adds ``0.01 * sum(kernel**2)`` (see :mod:`nnlearn.regularizers`,
+            chapter 09; a name such as ``"l2"`` gets Keras's default factor 0.01).
         dtype: the dtype of kernel and bias (default: :func:`nnlearn.get_default_dtype`).
 
     Shapes: input (batch, in) -> output (batch, units); kernel (in, units), bias (units,).
@@ -268,6 +323,8 @@ class Dense(Layer):
         use_bias: bool = True,
         kernel_initializer: str | Callable = "glorot_uniform",
         bias_initializer: str | Callable = "zeros",
+        kernel_regularizer: str | Callable | None = None,
+        bias_regularizer: str | Callable | None = None,
         dtype: Any = None,
     ) -> None:
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
@@ -278,6 +335,8 @@ class Dense(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = _regularizer(kernel_regularizer)
+        self.bias_regularizer = _regularizer(bias_regularizer)
         self.kernel: Parameter | None = None
         self.bias: Parameter | None = None
         super().__init__(input_shape, dtype)
@@ -289,9 +348,13 @@ class Dense(Layer):
                 f"{self.label}: inputs need shape (batch, features), got {tuple(input_shape)}"
             )
         in_features = int(input_shape[-1])
-        self.kernel = self.add_weight((in_features, self.units), self.kernel_initializer)
+        self.kernel = self.add_weight(
+            (in_features, self.units), self.kernel_initializer, regularizer=self.kernel_regularizer
+        )
         if self.use_bias:
-            self.bias = self.add_weight((self.units,), self.bias_initializer)
+            self.bias = self.add_weight(
+                (self.units,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -347,3 +410,14 @@ class Activation(Layer):
 
     def __repr__(self) -> str:
         return f"Activation({self.activation_name!r})"
+
+
+# Layers of later chapters are reachable here too, as in Keras (``nnlearn.layers.Dropout``);
+# their module is imported at the first use of the name (PEP 562), so this chapter-03 module
+# imports no later chapter when it loads.
+def __getattr__(name: str) -> Any:
+    if name in ("Dropout", "BatchNormalization", "LayerNormalization"):  # chapter 09
+        from nnlearn import regularization
+
+        return getattr(regularization, name)
+    raise AttributeError(f"module 'nnlearn.layers' has no attribute {name!r}")

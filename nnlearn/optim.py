@@ -184,7 +184,8 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Update every parameter that has a gradient, in place, by the optimizer's rule."""
+        """Update every parameter that has a gradient, in place, by the optimizer's rule; a
+        pruned parameter's ``mask`` (:mod:`nnlearn.pruning`) then zeroes its pruned entries."""
         if not self.params:
             raise RuntimeError(
                 f"{self._name} has no parameters: pass them when creating it or call "
@@ -200,6 +201,9 @@ class Optimizer:
                     f"{p.grad.shape}; they must match"
                 )
             self.rule(p.data, p.grad, self.state[id(p)], **settings)
+            mask = getattr(p, "mask", None)  # a Parameter pruned in chapter 09
+            if mask is not None:
+                p.data *= mask  # its pruned entries stay zero
 
     def __repr__(self) -> str:
         settings = ", ".join(

@@ -37,7 +37,8 @@ CHAPTERS = {
     "04": ("losses",),
     "05": ("gradcheck", "scalar"),
     "07": ("update_rules", "schedules", "optim"),
-    "08": ("metrics", "data", "training", "models"),
+    "08": ("metrics", "data", "training", "trainer", "models"),
+    "09": ("regularizers",),
 }
 # Tools around the chapters may import any module; chapter modules do not import them. The
 # package itself (``nnlearn``) is the front door: it loads every module lazily.
@@ -47,6 +48,8 @@ TOOLS = ("nnlearn", "parity", "report", "plotting", "widgets", "graph_view")
 LATER_CHAPTER_IMPORTS = {
     ("tensor", "activations"): "Tensor.relu()/tanh()/sigmoid() call chapter 02's functions, "
     "imported at the first call (tensor.py's docstring)",
+    ("layers", "regularizers"): "Dense(kernel_regularizer='l2') looks the name up in chapter 09's "
+    "module, imported only when a name is given",
 }
 TOOL_IMPORTS = {
     ("gradcheck", "report"): "gradcheck returns a Report, the table parity checks return too",
