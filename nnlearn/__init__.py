@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 _LAZY_MODULES = (
     "activations",  # 02
     "initializers",  # 03
+    "module",
     "layers",
     "losses",  # 04
     "scalar",  # 05

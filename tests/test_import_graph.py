@@ -33,7 +33,7 @@ MAX_LINES = 430
 CHAPTERS = {
     "engine": ("tensor", "functional", "autograd", "reductions", "inplace", "seeding", "display"),
     "02": ("activations",),
-    "03": ("initializers", "layers"),
+    "03": ("initializers", "module", "layers"),
     "04": ("losses",),
     "05": ("gradcheck", "scalar"),
     "07": ("update_rules", "schedules", "optim"),
