@@ -64,14 +64,54 @@ class Affine(Function):
         return grad_x, grad_kernel, g2.sum(axis=0)
 
 
-def _regularizer(identifier: str | Callable | None) -> Callable | None:
-    """None, a function of a Parameter, or a name that :mod:`nnlearn.regularizers` knows
-    (chapter 09, imported only when a name is given)."""
+def _regularizer(identifier: str | dict | Callable | None) -> Callable | None:
+    """None, a function of a Parameter, a name that :mod:`nnlearn.regularizers` knows, or
+    the dict ``get_config`` writes for one, ``{"class_name": "L2", "config": {"l2": 0.01}}``
+    (Keras's form; chapter 09's module is imported only for a name or a dict)."""
     if identifier is None or callable(identifier):
         return identifier
     from nnlearn import regularizers
 
+    if isinstance(identifier, dict):
+        cls = getattr(regularizers, str(identifier.get("class_name")), None)
+        if not (isinstance(cls, type) and issubclass(cls, regularizers.Regularizer)):
+            raise ValueError(f"unknown regularizer {identifier!r}: no such class in nnlearn")
+        return cls(**identifier.get("config", {}))
     return regularizers.get(identifier)
+
+
+def _saved_name(layer: Layer, argument: str, lookup: Callable) -> str:
+    """The name ``lookup`` (``activations.get``, ``initializers.get``) finds the function
+    ``layer.<argument>`` by, for ``get_config``; a function of the learner's own has none."""
+    function = getattr(layer, argument)
+    name = getattr(function, "__name__", "")
+    try:
+        if lookup(name) is function:
+            return name
+    except ValueError:
+        pass
+    raise ValueError(
+        f"{layer.label}.get_config: its {argument}, {function!r}, is a function of your own; "
+        f"a saved model names its functions (e.g. 'relu', 'glorot_uniform'), so use a name, or "
+        f"save the weights alone (model.save_weights) and rebuild the model in code"
+    )
+
+
+def _regularizer_config(layer: Layer, argument: str) -> dict | None:
+    """``{"class_name": "L2", "config": {"l2": 0.01}}`` for ``layer.<argument>``, a
+    regularizer of :mod:`nnlearn.regularizers` (Keras's form); None for none."""
+    regularizer = getattr(layer, argument)
+    if regularizer is None:
+        return None
+    from nnlearn import regularizers
+
+    if getattr(regularizers, type(regularizer).__name__, None) is not type(regularizer):
+        raise ValueError(
+            f"{layer.label}.get_config: its {argument}, {regularizer!r}, is not one of "
+            f"nnlearn.regularizers (L1, L2, L1L2), so a saved model cannot name it; save the "
+            f"weights alone (model.save_weights) and rebuild the model in code"
+        )
+    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
 
 
 def _activation_name(activation: str | Callable | None) -> str:
@@ -143,6 +183,21 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments under Keras's names (those of
+        ``keras.layers.Dense(...).get_config()`` that nnlearn has): functions by name,
+        regularizers as Keras writes them, the dtype's name."""
+        return {
+            "units": self.units,
+            "activation": _saved_name(self, "activation", activations.get),
+            "use_bias": self.use_bias,
+            "kernel_initializer": _saved_name(self, "kernel_initializer", initializers.get),
+            "bias_initializer": _saved_name(self, "bias_initializer", initializers.get),
+            "kernel_regularizer": _regularizer_config(self, "kernel_regularizer"),
+            "bias_regularizer": _regularizer_config(self, "bias_regularizer"),
+            "dtype": self.dtype.name,
+        }
+
     @property
     def label(self) -> str:
         """A short name for messages, e.g. ``Dense(64)``."""
@@ -190,6 +245,13 @@ class Activation(Layer):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.activation(x)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras's keys: ``activation`` (by name) and ``dtype``."""
+        return {
+            "activation": _saved_name(self, "activation", activations.get),
+            "dtype": self.dtype.name,
+        }
 
     def __repr__(self) -> str:
         return f"Activation({self.activation_name!r})"

@@ -223,6 +223,17 @@ class Layer(Module):
     def count_params(self) -> int:
         return sum(p.data.size for p in self.parameters())
 
+    def get_config(self) -> dict[str, Any]:
+        """The layer's constructor arguments under Keras's names, as a dict JSON can hold, such
+        that ``type(layer)(**layer.get_config())`` makes the same layer, unbuilt (Keras's
+        ``get_config``; ``model.save`` writes it, chapter 13). Each layer class defines its own."""
+        name = type(self).__name__
+        raise NotImplementedError(
+            f"{name} has no get_config(), so model.save cannot write it: define get_config() "
+            f"returning its constructor arguments as a dict JSON can hold, such that "
+            f"{name}(**config) rebuilds the layer (model.save_weights needs none)"
+        )
+
     def __call__(self, x: Any, training: bool | None = None) -> Tensor:
         x = self._prepare(x)
         if self._forward_takes_training:
