@@ -8,6 +8,9 @@ means what it means in Keras 3, checked against Keras itself.
 ``model(x, training=True)`` runs every layer in training mode (Dropout drops, BatchNormalization
 uses the batch's statistics, chapter 09); ``model(x)`` is inference, as in Keras. ``fit``
 passes ``training=True``, ``evaluate`` and ``predict`` pass ``training=False``.
+
+Keras's checkpoints, ``model.save``/:func:`load_model` and ``save_weights``/``load_weights``,
+are chapter 13's :mod:`nnlearn.saving`, imported only when called.
 """
 
 from __future__ import annotations
@@ -151,3 +154,38 @@ class Sequential(Trainer, Layer):
     def __repr__(self) -> str:
         inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
         return f"Sequential([\n{inner}\n])" if self.layers else "Sequential([])"
+
+    # --- checkpoints (chapter 13: nnlearn.saving, imported when called) ------------------------
+    def save(self, filepath: Any, overwrite: bool = True) -> None:
+        """Keras's ``model.save``: architecture, weights, compile settings and optimizer state
+        in one ``.nnlearn`` file (:mod:`nnlearn.saving`); :func:`load_model` reads it."""
+        from nnlearn import saving
+
+        saving.save_model(self, filepath, overwrite)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True, max_shard_size: Any = None):
+        """Keras's ``model.save_weights``: the weights in a ``.weights.safetensors`` file."""
+        from nnlearn import saving
+
+        saving.save_weights(self, filepath, overwrite, max_shard_size)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
+        """Keras's ``model.load_weights``: weights saved from a model of this architecture."""
+        from nnlearn import saving
+
+        saving.load_weights(self, filepath, skip_mismatch)
+
+
+def save_model(model: Sequential, filepath: Any, overwrite: bool = True) -> None:
+    """Keras's ``keras.models.save_model``: ``model.save(filepath)``."""
+    model.save(filepath, overwrite)
+
+
+def load_model(
+    filepath: Any, custom_objects: dict | None = None, compile: bool = True, safe_mode: bool = True
+) -> Sequential:
+    """Keras's ``keras.models.load_model``: the model of a ``.nnlearn`` file, compiled, its
+    optimizer state restored (:func:`nnlearn.saving.load_model`)."""
+    from nnlearn import saving
+
+    return saving.load_model(filepath, custom_objects, compile, safe_mode)

@@ -33,6 +33,8 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 # The schedules live in their own module, which imports nothing from this one.
 from nnlearn.schedules import CosineAnnealingLR as CosineAnnealingLR
 from nnlearn.schedules import ExponentialLR as ExponentialLR
@@ -205,11 +207,64 @@ class Optimizer:
             if mask is not None:
                 p.data *= mask  # its pruned entries stay zero
 
+    def state_dict(self) -> dict[str, Any]:
+        """torch's ``optimizer.state_dict()``: ``{"state": {i: {...}}, "param_groups": [{"lr":
+        ..., <hyperparameters>, "params": [0, 1, ...]}]}``, the state of ``params[i]`` under
+        its index (only parameters that took a step have one). Arrays are copies (torch's are
+        the live tensors); what ``model.save`` writes (chapter 13)."""
+        state = {
+            i: {key: _copy(value) for key, value in self.state[id(p)].items()}
+            for i, p in enumerate(self.params)
+            if self.state[id(p)]
+        }
+        group = {"lr": self.lr, **self.hyperparameters, "params": list(range(len(self.params)))}
+        return {"state": state, "param_groups": [group]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Take the settings and state of :meth:`state_dict` (torch's method), for the same
+        parameters in the same order; arrays are copied and cast to their parameter's dtype.
+        A different number of parameters, another optimizer's settings or a state array of
+        the wrong shape is an error, and the optimizer is then left as it was."""
+        groups = state_dict["param_groups"]
+        if len(groups) != 1:
+            raise ValueError(f"{self._name}.load_state_dict: expected one parameter group")
+        group = dict(groups[0])
+        indices = list(group.pop("params"))
+        if len(indices) != len(self.params):
+            raise ValueError(
+                f"{self._name}.load_state_dict: the state is for {len(indices)} parameters, "
+                f"this optimizer holds {len(self.params)}"
+            )
+        if set(group) != set(self.defaults):
+            raise ValueError(
+                f"{self._name}.load_state_dict: the settings {sorted(group)} are not "
+                f"{self._name}'s ({sorted(self.defaults)}); is it another optimizer's state?"
+            )
+        self._check(group)
+        states = {}
+        for i, p in zip(indices, self.params, strict=True):
+            state = {k: _copy(v, p.data.dtype) for k, v in state_dict["state"].get(i, {}).items()}
+            for key, value in state.items():
+                if isinstance(value, np.ndarray) and value.shape != p.shape:
+                    raise ValueError(
+                        f"{self._name}.load_state_dict: state {key!r} of parameter {i} has "
+                        f"shape {value.shape}, but the parameter has shape {p.shape}"
+                    )
+            states[id(p)] = state
+        self.lr = group["lr"]
+        self.hyperparameters = {k: group[k] for k in self.defaults if k != "lr"}
+        self.state = states
+
     def __repr__(self) -> str:
         settings = ", ".join(
             f"{k}={v!r}" for k, v in {"lr": self.lr, **self.hyperparameters}.items()
         )
         return f"{self._name}({settings})"
+
+
+def _copy(value: Any, dtype: Any = None) -> Any:
+    """An array state entry copied (cast to ``dtype`` when given); a number as it is."""
+    return np.array(value, dtype=dtype or value.dtype) if isinstance(value, np.ndarray) else value
 
 
 class SGD(Optimizer):
