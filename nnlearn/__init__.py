@@ -40,6 +40,13 @@ _LAZY_MODULES = (
     "trainer",
     "models",
     "regularizers",  # 09
+    "regularization",
+    "pruning",
+    "augmentation",
+    "tracking",  # 10
+    "tuning",  # 11
+    "estimators",
+    "saving",  # 13
     "parity",
     "report",
     "plotting",

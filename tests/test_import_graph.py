@@ -38,7 +38,10 @@ CHAPTERS = {
     "05": ("gradcheck", "scalar"),
     "07": ("update_rules", "schedules", "optim"),
     "08": ("metrics", "data", "training", "trainer", "models"),
-    "09": ("regularizers",),
+    "09": ("regularizers", "regularization", "pruning", "augmentation"),
+    "10": ("tracking",),
+    "11": ("tuning", "tuning_optuna", "estimators"),
+    "13": ("saving",),
 }
 # Tools around the chapters may import any module; chapter modules do not import them. The
 # package itself (``nnlearn``) is the front door: it loads every module lazily.
@@ -50,6 +53,10 @@ LATER_CHAPTER_IMPORTS = {
     "imported at the first call (tensor.py's docstring)",
     ("layers", "regularizers"): "Dense(kernel_regularizer='l2') looks the name up in chapter 09's "
     "module, imported only when a name is given",
+    ("layers", "regularization"): "nnlearn.layers.Dropout and the other later layers are "
+    "reachable by their Keras path; their module loads at the first use of the name (PEP 562)",
+    ("models", "saving"): "model.save()/save_weights()/load_weights() and models.load_model are "
+    "Keras's names on the model; they call chapter 13's module, imported when called",
 }
 TOOL_IMPORTS = {
     ("gradcheck", "report"): "gradcheck returns a Report, the table parity checks return too",
@@ -63,6 +70,9 @@ CIRCLE_IMPORTS = {
     ("tensor", "inplace"),
     ("tensor", "activations"),
     ("autograd", "tensor"),
+    # Keras's API puts save() on the model and rebuilding a model in the loader: models calls
+    # saving inside its methods (chapter 13), saving makes Sequential models.
+    ("models", "saving"),
 }
 
 
