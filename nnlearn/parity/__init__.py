@@ -19,8 +19,12 @@ Three modules, each using only the ones before it:
 * :mod:`~nnlearn.parity.twins`: :func:`torch_twin` (a registry: every layer type says how it
   becomes a torch module), and the torch twins of activations, losses and optimizers;
 * :mod:`~nnlearn.parity.checks`: :func:`check_model`, :func:`check_optimizer`, :func:`fit_twin`.
+
+Chapter 09's layers register their twins in :mod:`~nnlearn.parity.regularization_twins`,
+imported here so that ``torch_twin`` knows them.
 """
 
+from nnlearn.parity import regularization_twins  # noqa: F401 (registers chapter 09's twins)
 from nnlearn.parity.checks import check_model, check_optimizer, fit_twin
 from nnlearn.parity.core import (
     DEVICE_VARIABLE,

@@ -6,7 +6,8 @@ a builder that makes the torch architecture, and a :class:`Slot` for each of the
 parameters, saying which torch parameter holds it and in what layout. A ``Dense`` layer, say,
 becomes ``Sequential(Linear, <activation>)`` with ``weight = kernel.T`` and ``bias = bias``;
 a ``Sequential`` model becomes a ``torch.nn.Sequential`` of its layers' twins. Later chapters
-(convolution, recurrence, attention) add one entry each, here.
+add one entry each: chapter 09's layers in :mod:`~nnlearn.parity.regularization_twins` (a
+slot may name a buffer there, a batch norm's running mean), later ones here.
 
 The slots also work backwards: :func:`twin_parameters` and :func:`twin_gradients` return the
 twin's values named and laid out like nnlearn's ``named_parameters()`` (``kernel``, not
@@ -45,11 +46,14 @@ class Slot:
         torch_name: the torch parameter's dotted name inside the twin, e.g. ``"0.weight"``.
         to_torch: nnlearn's array -> torch's layout (default: unchanged).
         to_nnlearn: torch's array -> nnlearn's layout (the inverse of ``to_torch``).
+        buffer: the torch tensor is a buffer, not a parameter: state that torch updates
+            without gradients, such as a batch norm's ``running_mean`` (chapter 09).
     """
 
     torch_name: str
     to_torch: Callable[[np.ndarray], np.ndarray] = _same
     to_nnlearn: Callable[[np.ndarray], np.ndarray] = _same
+    buffer: bool = False
 
 
 def transposed(torch_name: str) -> Slot:
@@ -175,7 +179,9 @@ def _build(item: Any) -> tuple[torch.nn.Module, dict[str, Slot]]:
     )
 
 
-def torch_twin(model_or_layer: Any, device: str = "cpu", dtype: Any = None) -> torch.nn.Module:
+def torch_twin(
+    model_or_layer: Any, device: str = "cpu", dtype: Any = None, training: bool = False
+) -> torch.nn.Module:
     """A torch module computing what ``model_or_layer`` computes, with a copy of its weights.
 
     Args:
@@ -183,6 +189,10 @@ def torch_twin(model_or_layer: Any, device: str = "cpu", dtype: Any = None) -> t
             (anything with ``.layers``) of such layers.
         device: the torch device of the twin.
         dtype: the twin's dtype (default: the model's own).
+        training: the twin's mode. False: ``eval()``, computing what ``model(x)`` computes
+            (inference); True: ``train()``, as ``model(x, training=True)`` (Dropout drops,
+            BatchNorm uses and updates the batch's statistics). ``twin.train()`` and
+            ``twin.eval()`` switch it later, as for any torch module.
 
     The twin keeps the slots of its parameters in ``twin.nnlearn_slots`` (nnlearn name ->
     :class:`Slot`), read by :func:`twin_parameters` and :func:`twin_gradients`.
@@ -201,16 +211,18 @@ def torch_twin(model_or_layer: Any, device: str = "cpu", dtype: Any = None) -> t
             f"parameters {unplaced}; the register_twin entry of their layer must name them"
         )
     slots = {name: slot for name, slot in slots.items() if name in params}
-    with torch.no_grad():
+    with torch.no_grad():  # buffers that no slot names (num_batches_tracked) keep torch's value
         for name, slot in slots.items():
-            torch_params.pop(slot.torch_name).copy_(to_torch(slot.to_torch(params[name].data)))
+            target = twin.get_buffer(slot.torch_name) if slot.buffer else None
+            target = torch_params.pop(slot.torch_name) if target is None else target
+            target.copy_(to_torch(slot.to_torch(params[name].data)))
     if torch_params:
         raise ValueError(
             f"torch_twin: the twin's parameters {list(torch_params)} receive no nnlearn "
             f"weights (they would keep torch's random start); give them a slot"
         )
     twin.nnlearn_slots = slots
-    return twin
+    return twin.train(training)
 
 
 def _slots(twin: torch.nn.Module) -> dict[str, Slot]:
@@ -219,20 +231,24 @@ def _slots(twin: torch.nn.Module) -> dict[str, Slot]:
     return twin.nnlearn_slots
 
 
+def _tensor(twin: torch.nn.Module, slot: Slot) -> torch.Tensor:
+    return (twin.get_buffer if slot.buffer else twin.get_parameter)(slot.torch_name)
+
+
 def twin_parameters(twin: torch.nn.Module) -> dict[str, np.ndarray]:
-    """The twin's parameters, named and laid out as nnlearn's ``named_parameters()``."""
+    """The twin's parameters (and the buffers slots name), named and laid out as nnlearn's
+    ``named_parameters()``."""
     return {
-        name: slot.to_nnlearn(to_numpy(twin.get_parameter(slot.torch_name)))
-        for name, slot in _slots(twin).items()
+        name: slot.to_nnlearn(to_numpy(_tensor(twin, slot))) for name, slot in _slots(twin).items()
     }
 
 
 def twin_gradients(twin: torch.nn.Module) -> dict[str, np.ndarray]:
     """The twin's parameter gradients, named and laid out as nnlearn's parameters (zeros
-    where torch has none)."""
+    where torch has none, as for buffers)."""
     grads = {}
     for name, slot in _slots(twin).items():
-        param = twin.get_parameter(slot.torch_name)
+        param = _tensor(twin, slot)
         grad = np.zeros(tuple(param.shape)) if param.grad is None else to_numpy(param.grad)
         grads[name] = slot.to_nnlearn(grad)
     return grads
