@@ -30,7 +30,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "assignments"
-ASSIGNMENTS = ("a1_neurons", "a2_backprop", "a3_optimizers")
+ASSIGNMENTS = ("a1_neurons", "a2_backprop", "a3_optimizers", "a4_normalization")
 GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv")
 # Seconds per cell while grading here: far above any real cell (a few seconds at most, the
 # first `import torch` included), far below the course's 30 s, so a loop costs little time.
@@ -104,6 +104,27 @@ PLANTS: dict[str, dict[str, Plant]] = {
         ),
         "exception": Plant(
             "adam_step", "    beta1, beta2 = betas\n", RAISE, ("test_adam_step", "test_fit")
+        ),
+    },
+    "a4_normalization": {
+        # The running variance from the biased batch variance (Keras's), not PyTorch's unbiased.
+        "mistake": Plant(
+            "batchnorm_update_running",
+            "x.var(axis=0, ddof=1)",
+            "x.var(axis=0)",
+            ("test_batchnorm_update_running",),
+        ),
+        "loop": Plant(
+            "block_forward",
+            "    normalized, bn_cache",
+            LOOP + "    normalized, bn_cache",
+            ("test_block",),
+        ),
+        "exception": Plant(
+            "batchnorm_backward",
+            "    x_hat, gamma, inv_std = cache\n",
+            RAISE,
+            ("test_batchnorm_backward", "test_block"),
         ),
     },
 }
@@ -251,7 +272,7 @@ def test_grades_table_has_a_row_per_student_and_assignment(graded):
     with open(graded.path / "grades.csv", newline="") as file:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(file)}
     assert set(rows) == {(a, s) for a in ASSIGNMENTS for s in (*STUDENTS, "tamper")}
-    for assignment in ("a2_backprop", "a3_optimizers"):  # not handed in: nbgrader's zero row
+    for assignment in ASSIGNMENTS[1:]:  # not handed in: nbgrader's zero row
         assert float(rows[assignment, "tamper"]["score"]) == 0.0
         assert re.search(rf"tamper\s+{assignment}\s+not submitted", graded.output)
     assert re.search(r"tamper\s+a1_neurons\s+\d", graded.output)
