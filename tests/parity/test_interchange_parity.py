@@ -148,6 +148,15 @@ def test_values_of_another_dtype_are_cast_as_torch_casts_them():
     assert all(torch.equal(state_dict(model)[k], v) for k, v in reference.state_dict().items())
 
 
+def test_bfloat16_values_which_numpy_lacks_are_widened_as_torch_widens_them():
+    weights = {k: v.to(torch.bfloat16) for k, v in state_dict(_mlp(np.float32)).items()}
+    model = _mlp(np.float32, seed=5)
+    load_state_dict(model, weights)
+    reference = _by_hand()
+    reference.load_state_dict(weights)
+    assert all(torch.equal(state_dict(model)[k], v) for k, v in reference.state_dict().items())
+
+
 def test_missing_and_unexpected_keys_are_named_and_leave_the_model_untouched():
     model = _mlp(np.float64)
     before = _weights(model)
