@@ -111,8 +111,8 @@ class Sequential(Trainer, Layer):
         weights = list(weights)
         if len(weights) != len(self.weights):
             raise ValueError(
-                f"set_weights: the model has {len(self.weights)} weights (kernel and bias of "
-                f"each layer, in order), but {len(weights)} arrays were given"
+                f"set_weights: the model has {len(self.weights)} weights (each layer's weights in "
+                f"Keras's order, layer by layer), but {len(weights)} arrays were given"
             )
         for layer in self.layers:
             count = len(layer.weights)

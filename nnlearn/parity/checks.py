@@ -115,11 +115,11 @@ def _grad(t: Tensor) -> np.ndarray:
     return np.zeros(t.shape) if t.grad is None else t.grad.copy()
 
 
-def _nn_pass(model: Any, x: np.ndarray, objective: Callable[[Tensor], Tensor]):
+def _nn_pass(model: Any, x: np.ndarray, objective: Callable[[Tensor], Tensor], training=False):
     """Forward and backward through the nnlearn model: (input Tensor, output, objective)."""
     model.zero_grad()
     inputs = Tensor(x, requires_grad=True)
-    outputs = model(inputs)
+    outputs = model(inputs, training=training)
     value = objective(outputs)
     value.backward()
     return inputs, outputs, value
@@ -148,6 +148,7 @@ def check_model(
     dtype: Any = None,
     seed: int = 0,
     title: str | None = None,
+    training: bool = False,
 ) -> Report:
     """Check a model (or one layer) against its :func:`torch_twin` on one batch.
 
@@ -174,6 +175,11 @@ def check_model(
             the tolerance is float32's if either side is float32.
         seed: seed of the random upstream gradient.
         title: the report's title.
+        training: both sides in training mode (``model(x, training=True)``, the twin in
+            ``train()``): BatchNormalization then uses the batch's statistics. Dropout's
+            random masks differ between the libraries, so check it in inference mode. The
+            moving statistics are then left out of the rows after the optimizer's steps: they
+            follow each library's convention (:func:`keras_moving_variance` converts).
     """
     device, dtype = device_and_dtype(device, dtype)
     model = copy.deepcopy(model)
@@ -182,10 +188,10 @@ def check_model(
     if y is not None and np.issubdtype(np.asarray(y).dtype, np.floating):
         y = np.asarray(y).astype(model.dtype)
     t_x = to_torch(x, device, dtype)
-    shape = model(nn_x).shape  # the first call builds an unbuilt model
+    shape = model(nn_x).shape  # the first call builds an unbuilt model (inference: no change)
     nn_objective, torch_objective = _objectives(shape, y, t_x, loss, torch_loss, seed)
-    inputs, outputs, objective = _nn_pass(model, nn_x, nn_objective)
-    twin = torch_twin(model, device, dtype)
+    twin = torch_twin(model, device, dtype, training=training)  # before a training pass moves
+    inputs, outputs, objective = _nn_pass(model, nn_x, nn_objective, training)
     with exact_float32():
         t_inputs, t_outputs, t_objective = _torch_pass(twin, t_x, torch_objective)
     actual, expected = {"output": outputs.data}, {"output": to_numpy(t_outputs)}
@@ -205,12 +211,19 @@ def check_model(
                 ours.step()
                 theirs.step()
                 if step < steps:
-                    our_losses.append(_nn_pass(model, nn_x, nn_objective)[2].item())
+                    our_losses.append(_nn_pass(model, nn_x, nn_objective, training)[2].item())
                     their_losses.append(_torch_pass(twin, t_x, torch_objective)[2].item())
         actual["loss at each step"], expected["loss at each step"] = our_losses, their_losses
         after = f"after {steps} steps"
-        actual |= {f"{name} {after}": p.data for name, p in model.named_parameters()}
-        expected |= {f"{name} {after}": value for name, value in twin_parameters(twin).items()}
+        # In training mode the moving statistics move by each library's own convention (torch's
+        # running variance is unbiased, Keras's is not: nnlearn.parity.regularization_twins), so
+        # the rows after the steps are the learned weights.
+        learned = [n for n, p in model.named_parameters() if p.trainable or not training]
+        actual |= {
+            f"{name} {after}": p.data for name, p in model.named_parameters() if name in learned
+        }
+        theirs = twin_parameters(twin)
+        expected |= {f"{name} {after}": theirs[name] for name in learned}
         label += f", {steps} steps of {type(ours).__name__}"
     return compare(actual, expected, _tolerance_dtype(model.dtype, dtype), title or label)
 
@@ -347,6 +360,8 @@ def fit_twin(
     torch_optimizer = twin_optimizer(_optimizer(optimizer), twin.parameters())
     like = next(twin.parameters())
     history: dict[str, list[float]] = {"loss": [], "batch_loss": []}
+    was_training = twin.training
+    twin.train()  # fit trains in training mode (Dropout drops, BatchNormalization moves)
     with exact_float32():
         for _ in range(epochs):
             total = count = 0.0
@@ -359,4 +374,5 @@ def fit_twin(
                 total, count = total + value.item() * len(x_batch), count + len(x_batch)
                 history["batch_loss"].append(total / count)
             history["loss"].append(total / count)
+    twin.train(was_training)
     return history

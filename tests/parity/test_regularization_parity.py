@@ -24,6 +24,7 @@ from nnlearn.parity import (
     check_model,
     compare,
     exact_float32,
+    fit_twin,
     to_numpy,
     to_torch,
     tolerances,
@@ -203,4 +204,51 @@ def test_a_model_with_every_layer_matches_its_twin_at_inference_and_under_sgd(de
         optimizer="sgd",
         device=device,
         dtype=dtype,
+    ).assert_ok()
+
+
+def _normalized_model(dtype):
+    nl.seed_everything(0)
+    return nl.Sequential(
+        [
+            layers.Dense(6, activation="relu", input_shape=(F,), dtype=dtype),
+            layers.BatchNormalization(momentum=0.9, dtype=dtype),
+            layers.Dense(3, activation="softmax", dtype=dtype),
+        ]
+    )
+
+
+def test_check_model_in_training_mode_uses_the_batch_statistics_on_both_sides(device_dtype):
+    device, dtype = device_dtype
+    model, labels = _normalized_model(dtype), np.random.default_rng(4).integers(0, 3, N)
+    options = {"loss": "sparse_categorical_crossentropy", "device": device, "dtype": dtype}
+    check_model(model, BATCHES[2], labels, optimizer="sgd", training=True, **options).assert_ok()
+    # The same batch in inference mode is another function (moving statistics): the two
+    # modes are really different, so agreeing in training mode is not agreeing by accident.
+    trained = model(BATCHES[2].astype(dtype), training=True).data
+    assert not np.allclose(trained, model(BATCHES[2].astype(dtype)).data, atol=1e-3)
+
+
+def test_fit_twin_trains_the_twin_in_training_mode_like_fit(device_dtype):
+    import copy
+
+    device, dtype = device_dtype
+    model = _normalized_model(dtype)
+    x = np.concatenate(BATCHES).astype(dtype)
+    y = np.random.default_rng(5).integers(0, 3, len(x))
+    model.compile(optimizer=nl.optim.SGD(lr=0.1), loss="sparse_categorical_crossentropy")
+    twin = torch_twin(model, device, dtype)
+    order = copy.deepcopy(nl.rng())
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    theirs = fit_twin(
+        twin, x, y, loss=model.loss, optimizer=model.optimizer, epochs=2, batch_size=8, rng=order
+    )
+    assert not twin.training  # back in the mode it was made in
+    moving = {n: p.data for n, p in model.named_parameters() if "moving_mean" in n}
+    expected = {n: v for n, v in twin_parameters(twin).items() if n in moving}
+    compare(
+        {"loss": history.history["loss"], **moving},
+        {"loss": theirs["loss"], **expected},
+        np.dtype(dtype),
+        "fit vs fit_twin with BatchNormalization",
     ).assert_ok()
