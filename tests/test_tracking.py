@@ -311,6 +311,13 @@ def test_parallel_coordinates_scales_each_axis_from_its_lowest_to_its_highest_va
     np.testing.assert_allclose(drawn, expected, atol=1e-12)
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels == ["lr (log)", "width", "optimizer", "accuracy"]
+    written = {(x, round(y, 9)): a.get_text() for a in ax.texts for x, y in [a.xy]}
+    assert written == {
+        (0, 0.0): "0.001", (0, 0.5): "0.01", (0, 1.0): "0.1",
+        (1, 0.0): "16", (1, round(1 / 3, 9)): "32", (1, 1.0): "64",
+        (2, 0.0): "adam", (2, 1.0): "sgd",
+        (3, 0.0): "0.6", (3, 1.0): "0.9",  # the metric's axis: its lowest and highest
+    }  # fmt: skip
     plt.close("all")
 
 

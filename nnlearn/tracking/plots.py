@@ -41,52 +41,67 @@ def plot_metric(
     return ax
 
 
-def _unit_scale(column: Any, log: bool) -> tuple[list[float], list[str]]:
-    """A column's values mapped to [0, 1] (log10 first with ``log``; text: evenly spaced in
-    sorted order), and the labels of the lowest and highest value."""
+def _unit_scale(column: Any, log: bool, every: bool) -> tuple[list[float], dict[float, str]]:
+    r"""A column's values mapped to [0, 1], :math:`u = (v - v_{min}) / (v_{max} - v_{min})`
+    (after :math:`\log_{10}` with ``log``; text values evenly spaced in sorted order; NaN, a run
+    without the value, stays NaN), and the axis's labels ``{u: text}``: with ``every``, each
+    distinct value (up to 8), else the lowest and the highest."""
     values = [json.dumps(v) if isinstance(v, list) else v for v in column]
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        points = [math.log10(v) if log else float(v) for v in values]  # NaN: a run without it
-        known = [v for v, p in zip(values, points, strict=True) if not math.isnan(p)]
-        ends = [f"{min(known):g}", f"{max(known):g}"]
+        points = [math.log10(v) if log else float(v) for v in values]
+        texts = [f"{v:.4g}" for v in values]
     else:
         order = sorted({str(v) for v in values})
-        points, ends = [order.index(str(v)) for v in values], [order[0], order[-1]]
-    low, high = min(p for p in points if p == p), max(p for p in points if p == p)
-    return [(p - low) / (high - low) if high > low else 0.5 for p in points], ends
+        points, texts = [float(order.index(str(v))) for v in values], [str(v) for v in values]
+    known = sorted({(p, t) for p, t in zip(points, texts, strict=True) if not math.isnan(p)})
+    low, high = known[0][0], known[-1][0]
+
+    def unit(point: float) -> float:
+        return (point - low) / (high - low) if high > low else 0.5
+
+    shown = known if every and len(known) <= 8 else [known[0], known[-1]]
+    return [unit(p) for p in points], {unit(p): text for p, text in shown}
 
 
 def parallel_coordinates(
     runs: Any, params: Sequence[str], metric: str, log: Iterable[str] = (), ax: Any = None
 ) -> Any:
-    """Parallel coordinates of a :func:`list_runs` table: one vertical axis per parameter and
-    one for ``metric``, each run a line across them coloured by ``metric``. Each axis runs
-    from its lowest value (bottom) to its highest (top), both written on it.
+    """Parallel coordinates of a :func:`~nnlearn.tracking.list_runs` table: one vertical axis
+    per parameter and one for ``metric``, each run a line across them coloured by ``metric``
+    (a colour bar gives the scale). Each axis runs from its lowest value (bottom) to its highest
+    (top); a parameter's axis names each of its values, the metric's its lowest and highest.
 
     Args:
-        runs: a :func:`list_runs` table.
+        runs: a :func:`~nnlearn.tracking.list_runs` table.
         params, metric: column names, with or without ``params.`` / ``metrics.``.
         log: the parameters drawn on a log scale (a learning rate, say).
+        ax: the Axes to draw on (default: a new figure's).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
 
     names = [p.removeprefix("params.") for p in params]
-    columns = [f"params.{p}" for p in names] + [f"metrics.{metric.removeprefix('metrics.')}"]
-    scaled = [_unit_scale(runs[c], c.removeprefix("params.") in set(log)) for c in columns]
+    metric = metric.removeprefix("metrics.")
+    columns = [f"params.{p}" for p in names] + [f"metrics.{metric}"]
+    last = len(columns) - 1
+    scaled = [
+        _unit_scale(runs[c], c.removeprefix("params.") in set(log), i < last)
+        for i, c in enumerate(columns)
+    ]
     ax = ax or plt.subplots(figsize=(8, 3.5), layout="constrained")[1]
-    colour_of = plt.get_cmap("viridis")
-    result = scaled[-1][0]
-    for i in range(len(runs)):
-        ax.plot(range(len(columns)), [s[0][i] for s in scaled], color=colour_of(result[i]))
-    for x, (_, (low, high)) in enumerate(scaled):
+    colours = ScalarMappable(Normalize(runs[columns[-1]].min(), runs[columns[-1]].max()), "viridis")
+    for i, result in enumerate(runs[columns[-1]]):
+        ax.plot(range(len(columns)), [s[0][i] for s in scaled], color=colours.to_rgba(result))
+    for x, (_, labels) in enumerate(scaled):
         ax.axvline(x, color="grey", linewidth=0.8)
-        ax.annotate(low, (x, 0), xytext=(0, -14), textcoords="offset points", ha="center")
-        ax.annotate(high, (x, 1), xytext=(0, 6), textcoords="offset points", ha="center")
+        for y, text in labels.items():
+            ax.annotate(text, (x, y), xytext=(-4, 0), textcoords="offset points", ha="right",
+                        va="center", fontsize="small")  # fmt: skip
     labels = [f"{n} (log)" if n in set(log) else n for n in names]
-    ax.set_xticks(range(len(columns)), [*labels, columns[-1].removeprefix("metrics.")])
-    ax.xaxis.tick_top()
-    ax.xaxis.set_tick_params(pad=18)
+    ax.set_xticks(range(len(columns)), [*labels, metric])
+    ax.set_xlim(-0.35, last + 0.1)
     ax.set_yticks([])
-    ax.set_ylim(-0.08, 1.08)
     ax.set_frame_on(False)
+    ax.figure.colorbar(colours, ax=ax, label=metric)
     return ax
