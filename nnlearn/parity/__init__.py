@@ -12,13 +12,15 @@ A value passes when ``|actual - expected| <= atol + rtol * |expected|`` elementw
 ``allclose``). Every check returns a :class:`~nnlearn.report.Report` (a table that can raise;
 several join into one with ``Report.join``). torch is imported only when a check runs.
 
-Three modules, each using only the ones before it:
+Four modules, each using only the ones before it:
 
 * :mod:`~nnlearn.parity.core`: device choice, dtypes and tolerances, conversion,
   :func:`compare`, and :func:`check_function` (one operation against torch's);
 * :mod:`~nnlearn.parity.twins`: :func:`torch_twin` (a registry: every layer type says how it
   becomes a torch module), and the torch twins of activations, losses and optimizers;
-* :mod:`~nnlearn.parity.checks`: :func:`check_model`, :func:`check_optimizer`, :func:`fit_twin`.
+* :mod:`~nnlearn.parity.checks`: :func:`check_model`, :func:`check_optimizer`, :func:`fit_twin`;
+* :mod:`~nnlearn.parity.interchange`: weights to and from PyTorch (:func:`state_dict`,
+  :func:`load_state_dict`, :func:`copy_from_twin`: torch's keys and layouts, bit for bit).
 
 Chapter 09's layers register their twins in :mod:`~nnlearn.parity.regularization_twins`,
 imported here so that ``torch_twin`` knows them.
@@ -40,6 +42,7 @@ from nnlearn.parity.core import (
     to_torch,
     tolerances,
 )
+from nnlearn.parity.interchange import copy_from_twin, load_state_dict, state_dict
 from nnlearn.parity.twins import (
     Slot,
     register_twin,
@@ -54,6 +57,9 @@ from nnlearn.parity.twins import (
 from nnlearn.report import Report, Row, ToleranceError
 
 __all__ = [
+    "copy_from_twin",
+    "load_state_dict",
+    "state_dict",
     "DEVICE_VARIABLE",
     "TOLERANCES",
     "Report",
