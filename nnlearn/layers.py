@@ -72,11 +72,6 @@ def _regularizer(identifier: str | dict | Callable | None) -> Callable | None:
         return identifier
     from nnlearn import regularizers
 
-    if isinstance(identifier, dict):
-        cls = getattr(regularizers, str(identifier.get("class_name")), None)
-        if not (isinstance(cls, type) and issubclass(cls, regularizers.Regularizer)):
-            raise ValueError(f"unknown regularizer {identifier!r}: no such class in nnlearn")
-        return cls(**identifier.get("config", {}))
     return regularizers.get(identifier)
 
 

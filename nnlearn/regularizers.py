@@ -20,6 +20,7 @@ rescaled per coordinate, and AdamW instead shrinks the weights directly ("decoup
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -41,10 +42,12 @@ class Regularizer:
 
 
 def _factor(name: str, value: Any) -> float:
-    value = float(value)
+    """A factor as Keras accepts it: a finite number, zero or positive."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, zero or positive; got {value!r}")
     if value < 0:
         raise ValueError(f"{name} must be zero or positive, got {value}")
-    return value
+    return float(value)
 
 
 class L1(Regularizer):
@@ -85,12 +88,15 @@ l1, l2, l1_l2 = L1, L2, L1L2
 _NAMES = {"l1": L1, "l2": L2, "l1l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
 
 
-def get(identifier: str | Callable | None) -> Callable | None:
-    """A regularizer from a name (``"l1"``, ``"l2"``, ``"l1l2"``, Keras's defaults), a
-    callable (returned as it is) or None."""
+def get(identifier: str | dict | Callable | None) -> Callable | None:
+    """A regularizer from a name (``"l1"``, ``"l2"``, ``"l1l2"``, Keras's defaults), from the
+    dict ``get_config`` writes (Keras's form, ``{"class_name": "L2", "config": {"l2": 0.01}}``),
+    a callable (returned as it is) or None."""
     if identifier is None or callable(identifier):
         return identifier
-    if identifier in _NAMES:
+    if isinstance(identifier, dict) and identifier.get("class_name") in _NAMES:
+        return _NAMES[identifier["class_name"]](**identifier.get("config", {}))
+    if isinstance(identifier, str) and identifier in _NAMES:
         return _NAMES[identifier]()
     raise ValueError(
         f"unknown regularizer {identifier!r}; use one of {sorted(_NAMES)} or an object such as "

@@ -359,3 +359,16 @@ def test_a_fit_that_forgets_the_penalties_is_caught_by_keras(monkeypatch):
         theirs = keras_model.fit(X, LABELS, batch_size=4, epochs=1, shuffle=False, verbose=0)
         assert not np.allclose(ours.history["loss"], theirs.history["loss"], rtol=RTOL)
         assert not np.allclose(model.get_weights()[0], keras_model.get_weights()[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [float("nan"), float("inf"), "0.1", True, None, -0.5])
+def test_a_factor_that_is_not_a_finite_non_negative_number_is_refused(factor):
+    with pytest.raises(ValueError, match="l2"):
+        regularizers.L2(factor)
+
+
+def test_get_reads_kerass_config_dict_and_refuses_an_unknown_one():
+    rebuilt = regularizers.get({"class_name": "L1L2", "config": {"l1": 0.5, "l2": 0.25}})
+    assert (type(rebuilt), rebuilt.get_config()) == (regularizers.L1L2, {"l1": 0.5, "l2": 0.25})
+    with pytest.raises(ValueError, match="unknown regularizer"):
+        regularizers.get({"class_name": "Orthogonal", "config": {}})
