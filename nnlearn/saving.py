@@ -19,8 +19,7 @@ nnlearn's JSON (``"nnlearn"``) and a SHA-256 of that JSON and the arrays (``"sha
   order) and pruning masks ``mask/<name>``; the JSON holds the architecture (each layer's
   class and ``get_config()``), the compile settings and the optimizer's ``step`` counts.
 * ``*.weights.safetensors``, the weights alone (``save_weights``).
-
-Any safetensors reader opens both (``safetensors.numpy.load_file``).
+  Any safetensors reader opens both (``safetensors.numpy.load_file``).
 
 **No pickle.** Unpickling runs whatever code the file's author chose; JSON and raw numbers
 cannot, so loading executes nothing: layer and optimizer classes are looked up by name in
@@ -228,14 +227,6 @@ def model_from_config(config: dict, custom_objects: dict | None = None) -> Seque
     return model
 
 
-def _is_named(lookup: Any, name: str, thing: Any) -> bool:
-    """Whether ``lookup(name)`` (a ``get`` of nnlearn) gives ``thing``: then a name saves it."""
-    try:
-        return lookup(name) == thing
-    except ValueError:
-        return False
-
-
 def compile_config(model: Sequential) -> dict | None:
     """How the model was compiled (None if it was not): the optimizer's class and settings,
     the loss (a Keras loss class and its options, or a loss function's name), the metrics'
@@ -243,9 +234,12 @@ def compile_config(model: Sequential) -> dict | None:
     if model.loss is None:
         return None
     optimizer, loss = model.optimizer, model.loss
-    unnamed = [
-        k for k, f in model.metric_functions.items() if not _is_named(metrics.get, k, (k, f))
-    ]
+    unnamed = []
+    for key, function in model.metric_functions.items():
+        try:
+            unnamed += [] if metrics.get(key) == (key, function) else [key]
+        except ValueError:  # a name nnlearn does not know: a function of your own
+            unnamed.append(key)
     loss_config = {"reduction": loss.reduction, "name": loss.name}
     if type(loss) in losses.CLASSES:
         loss_config |= loss.options

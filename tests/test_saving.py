@@ -175,6 +175,34 @@ def test_resumed_training_matches_an_uninterrupted_run_bit_for_bit(tmp_path, nam
     assert same_weights(resumed, model)
 
 
+def test_resume_is_exact_with_chapter_09_layers(tmp_path):
+    """Dropout (it draws from nnlearn's generator), BatchNormalization's moving statistics
+    (non-trainable weights, here of a frozen layer) and LayerNormalization resume exactly."""
+    nl.seed_everything(0)
+    x, y = data()
+    model = nl.Sequential(
+        [
+            nl.layers.Dense(8, activation="relu", input_shape=(5,), dtype=F64),
+            nl.layers.BatchNormalization(dtype=F64),
+            nl.layers.Dropout(0.3),
+            nl.layers.LayerNormalization(dtype=F64),
+            nl.layers.Dense(3, activation="softmax", dtype=F64),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    model.layers[1].trainable = False
+    model.save(tmp_path / "m.nnlearn")
+    randomness = copy.deepcopy(nl.rng().bit_generator.state)
+    reference = model.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, verbose=0)
+
+    resumed = load_model(tmp_path / "m.nnlearn")
+    assert [layer.trainable for layer in resumed.layers] == [True, False, True, True, True]
+    nl.rng().bit_generator.state = randomness
+    history = resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=16, verbose=0)
+    assert history.history == reference.history and same_weights(resumed, model)
+
+
 def test_resuming_with_weights_alone_does_not_match(tmp_path):
     """The control: without the optimizer's state (Adam's moments and step count restart)
     the same resumed run ends elsewhere, so the test above can fail."""
