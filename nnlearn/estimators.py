@@ -10,7 +10,8 @@ contract. :class:`SequentialClassifier` follows it for a Keras-style multilayer 
   settings, which is what a search does for every candidate and every fold.
 * ``fit(X, y)`` checks the data as scikit-learn does (``validate_data``), learns ``classes_``
   (any labels: numbers or strings), builds a fresh :class:`~nnlearn.models.Sequential` and
-  trains it; the fitted network is ``model_``, its History ``history_``.
+  trains it; the fitted network is ``model_``, its History ``history_`` (``loss``,
+  ``accuracy``, ``sparse_categorical_crossentropy`` and their ``val_`` values).
 * ``predict_proba`` is ``model_.predict`` (the softmax's probabilities, columns in the order
   of ``classes_``), ``predict`` their argmax mapped back to the labels, and ``score`` the
   accuracy (``ClassifierMixin``'s).
@@ -36,7 +37,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from nnlearn import layers, optim, regularizers, seeding
+from nnlearn import layers, losses, optim, regularizers, seeding
 from nnlearn.models import Sequential
 
 
@@ -87,8 +88,13 @@ class SequentialClassifier(ClassifierMixin, BaseEstimator):
 
     def build_model(self, n_features: int, n_classes: int) -> Sequential:
         """The compiled, untrained network for these settings: ``Dense(units, activation)``
-        for each hidden layer, then ``Dense(n_classes, "softmax")``; sparse categorical
-        cross-entropy and accuracy."""
+        for each hidden layer, then ``Dense(n_classes, "softmax")``.
+
+        Its loss is the sparse categorical cross-entropy plus the L2 penalty (Keras reports
+        the sum as ``loss`` and ``val_loss``); the metrics are the accuracy and the
+        cross-entropy alone (``sparse_categorical_crossentropy``, the loss function used as a
+        metric, as in Keras), the fair score for comparing settings with different ``l2``.
+        """
         if not isinstance(self.optimizer, str):
             raise ValueError(
                 f"SequentialClassifier: optimizer must be a name such as 'adam' (a search "
@@ -109,7 +115,11 @@ class SequentialClassifier(ClassifierMixin, BaseEstimator):
         optimizer = optim.get(self.optimizer)
         optimizer.lr = float(self.learning_rate)
         model = Sequential(stack)
-        return model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model.compile(
+            optimizer,
+            "sparse_categorical_crossentropy",
+            metrics=["accuracy", losses.sparse_categorical_crossentropy],
+        )
 
     def fit(
         self, X: Any, y: Any, sample_weight: Any = None, **fit_params: Any

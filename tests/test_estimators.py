@@ -187,3 +187,23 @@ def test_halving_random_search_gives_the_survivors_more_epochs():
         dropped_scores = [scores[i] for i in now if settings[i] not in kept]
         assert len(kept_scores) == search.n_candidates_[r + 1]
         assert min(kept_scores) >= max(dropped_scores)
+
+
+def test_history_has_the_cross_entropy_without_the_penalty_and_val_loss_with_it():
+    estimator = SequentialClassifier(hidden_units=(8,), l2=0.01, epochs=2).fit(
+        X[:200], Y[:200], validation_data=(X[200:], Y[200:])
+    )
+    history = estimator.history_.history
+    twin = torch_twin(estimator.model_)
+    with torch.no_grad():
+        probabilities = twin(to_torch(X[200:]))
+        crossentropy = torch.nn.functional.nll_loss(
+            torch.log(probabilities), torch.as_tensor(Y[200:])
+        ).item()
+        penalty = 0.01 * sum(
+            (m.weight**2).sum().item() for m in twin.modules() if hasattr(m, "weight")
+        )
+    assert history["val_sparse_categorical_crossentropy"][-1] == pytest.approx(
+        crossentropy, rel=1e-9
+    )
+    assert history["val_loss"][-1] == pytest.approx(crossentropy + penalty, rel=1e-9)
