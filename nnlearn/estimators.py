@@ -54,6 +54,8 @@ class SequentialClassifier(ClassifierMixin, BaseEstimator):
         epochs, batch_size: as ``fit`` takes them.
         l2: the factor of ``kernel_regularizer=l2(l2)`` on every kernel (Keras's penalty
             ``l2 * sum(W**2)``); 0 for none.
+        dropout: the rate of a ``Dropout`` layer after every hidden layer (chapter 09); 0 for
+            none. It drops while ``fit`` trains; ``predict`` uses every unit.
         random_state: None, an int, or a ``numpy.random.RandomState`` (scikit-learn's meaning).
         dtype: the network's dtype; float64, as scikit-learn computes, by default.
         verbose: ``fit``'s verbosity (0 silent).
@@ -71,6 +73,7 @@ class SequentialClassifier(ClassifierMixin, BaseEstimator):
         epochs: int = 20,
         batch_size: int = 32,
         l2: float = 0.0,
+        dropout: float = 0.0,
         random_state: Any = 0,
         dtype: str = "float64",
         verbose: int = 0,
@@ -82,13 +85,15 @@ class SequentialClassifier(ClassifierMixin, BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.l2 = l2
+        self.dropout = dropout
         self.random_state = random_state
         self.dtype = dtype
         self.verbose = verbose
 
     def build_model(self, n_features: int, n_classes: int) -> Sequential:
         """The compiled, untrained network for these settings: ``Dense(units, activation)``
-        for each hidden layer, then ``Dense(n_classes, "softmax")``.
+        for each hidden layer (each followed by ``Dropout(dropout)`` when ``dropout > 0``),
+        then ``Dense(n_classes, "softmax")``.
 
         Its loss is the sparse categorical cross-entropy plus the L2 penalty (Keras reports
         the sum as ``loss`` and ``val_loss``); the metrics are the accuracy and the
@@ -102,16 +107,20 @@ class SequentialClassifier(ClassifierMixin, BaseEstimator):
             )
         penalty = regularizers.l2(self.l2) if self.l2 else None
         widths = [*self.hidden_units, n_classes]
-        stack = [
-            layers.Dense(
-                units,
-                activation=self.activation if i < len(widths) - 1 else "softmax",
-                input_shape=(n_features,) if i == 0 else None,
-                kernel_regularizer=penalty,
-                dtype=self.dtype,
+        stack = []
+        for i, units in enumerate(widths):
+            hidden = i < len(widths) - 1
+            stack.append(
+                layers.Dense(
+                    units,
+                    activation=self.activation if hidden else "softmax",
+                    input_shape=(n_features,) if i == 0 else None,
+                    kernel_regularizer=penalty,
+                    dtype=self.dtype,
+                )
             )
-            for i, units in enumerate(widths)
-        ]
+            if hidden and self.dropout:
+                stack.append(layers.Dropout(self.dropout, dtype=self.dtype))
         optimizer = optim.get(self.optimizer)
         optimizer.lr = float(self.learning_rate)
         model = Sequential(stack)

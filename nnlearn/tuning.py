@@ -280,7 +280,8 @@ class UpdateRatio(Callback):
     """A ``fit`` callback: after every training step, each weight matrix's update:data ratio
     ``||W_after - W_before|| / ||W_before||`` (Frobenius norms).
 
-    Biases are left out: they start at 0, where the ratio is undefined.
+    Biases are left out: they start at 0, where the ratio is undefined (a matrix that is all
+    zeros before a step gets ``nan`` for it).
 
     Attributes:
         ratios: ``{parameter name: [ratio after step 1, step 2, ...]}``, names from
@@ -300,7 +301,8 @@ class UpdateRatio(Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         for name, p in self._matrices().items():
             before = self._before[name]
-            ratio = np.linalg.norm(p.data - before) / np.linalg.norm(before)
+            size = np.linalg.norm(before)
+            ratio = np.linalg.norm(p.data - before) / size if size > 0 else math.nan
             self.ratios.setdefault(name, []).append(float(ratio))
 
 

@@ -207,3 +207,28 @@ def test_history_has_the_cross_entropy_without_the_penalty_and_val_loss_with_it(
         crossentropy, rel=1e-9
     )
     assert history["val_loss"][-1] == pytest.approx(crossentropy + penalty, rel=1e-9)
+
+
+def test_dropout_drops_while_training_and_predicts_as_the_same_network_built_by_hand():
+    estimator = SequentialClassifier(hidden_units=(16,), dropout=0.25, epochs=3).fit(X, Y)
+    assert [type(layer).__name__ for layer in estimator.model_.layers] == [
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
+    nl.seed_everything(0)
+    model = nl.Sequential(
+        [
+            nl.layers.Dense(16, "relu", input_shape=(64,), dtype="float64"),
+            nl.layers.Dropout(0.25, dtype="float64"),
+            nl.layers.Dense(10, "softmax", dtype="float64"),
+        ]
+    )
+    model.compile(nl.optim.Adam(lr=1e-3, eps=1e-7), "sparse_categorical_crossentropy")
+    model.fit(X, Y, epochs=3, batch_size=32, verbose=0)
+    np.testing.assert_array_equal(estimator.predict_proba(X), model.predict(X))
+    without = SequentialClassifier(hidden_units=(16,), epochs=3).fit(X, Y)
+    assert not np.allclose(estimator.predict_proba(X), without.predict_proba(X))  # it dropped
+    with torch.no_grad():  # at inference the twin's Dropout is the identity too (eval mode)
+        twin = to_numpy(torch_twin(estimator.model_)(to_torch(X)))
+    np.testing.assert_allclose(estimator.predict_proba(X), twin, rtol=1e-7, atol=1e-9)

@@ -257,3 +257,14 @@ def test_plots_draw_one_line_per_layer_and_matplotlib_is_imported_by_them_only()
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_update_ratio_of_an_all_zero_matrix_is_nan_without_a_warning():
+    ratios = tuning.UpdateRatio()
+    model = classifier(8, kernel_initializer="zeros", optimizer=nl.optim.SGD(lr=0.1))
+    model.fit(X, Y, batch_size=len(X), epochs=2, verbose=0, callbacks=[ratios])
+    # All kernels zero: every hidden output is relu(0) = 0 and passes no gradient (relu'(0) = 0),
+    # so no kernel ever moves from 0 and every ratio is undefined; filterwarnings turns a
+    # division warning from nnlearn into an error, so none was raised either.
+    assert all(np.isnan(r) for values in ratios.ratios.values() for r in values)
+    assert [len(values) for values in ratios.ratios.values()] == [2, 2]
