@@ -35,13 +35,17 @@ NOT_EQUIVALENT = "check_sample_weight_equivalence_on_dense_data"
 
 
 def _name(check):
-    return getattr(check, "func", check).__name__
+    """``check_classifiers_train(readonly_memmap=True)``: a check may come several times, with
+    different arguments."""
+    name = getattr(check, "func", check).__name__
+    arguments = ", ".join(f"{k}={v!r}" for k, v in sorted(getattr(check, "keywords", {}).items()))
+    return f"{name}({arguments})" if arguments else name
 
 
 CHECKS = {
     _name(check): check
     for _, check in estimator_checks_generator(SequentialClassifier(), mark=None)
-    if _name(check) != NOT_APPLICABLE
+    if getattr(check, "func", check).__name__ != NOT_APPLICABLE
 }
 
 
