@@ -202,10 +202,5 @@ def _nnlearn_draws_from(random_state: Any) -> Iterator[None]:
         seed = int(random_state)
     else:  # None or a RandomState, as scikit-learn takes them
         seed = int(check_random_state(random_state).randint(2**31 - 1))
-    shared = seeding.rng()
-    saved = shared.bit_generator.state
-    shared.bit_generator.state = np.random.default_rng(seed).bit_generator.state
-    try:
+    with seeding.drawing_from(np.random.default_rng(seed)):
         yield
-    finally:
-        shared.bit_generator.state = saved

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -31,3 +33,17 @@ def seed_everything(seed: int) -> None:
         import torch
 
         torch.manual_seed(seed)  # seeds the CPU and every CUDA device
+
+
+@contextmanager
+def drawing_from(generator: np.random.Generator) -> Iterator[None]:
+    """Inside the block nnlearn draws from ``generator`` (initial weights, shuffles), which
+    advances as it is drawn from; nnlearn's own generator is left as it was."""
+    shared = rng()
+    saved = shared.bit_generator.state
+    shared.bit_generator.state = generator.bit_generator.state
+    try:
+        yield
+    finally:
+        generator.bit_generator.state = shared.bit_generator.state
+        shared.bit_generator.state = saved

@@ -9,16 +9,15 @@ in one call. Nothing here imports matplotlib or ipywidgets.
 
 **Its own random numbers.** ``fit`` shuffles with nnlearn's generator (:func:`nnlearn.rng`), and
 ``Dense`` draws its initial weights from it. A run keeps its own generator and lends it to nnlearn
-while it builds or trains (:func:`drawing_from`), so training in steps draws exactly the batches
-one long ``fit`` draws, whatever else used nnlearn's generator in between, and a run never moves
-the learner's own random stream.
+while it builds or trains (:func:`nnlearn.seeding.drawing_from`), so training in steps draws
+exactly the batches one long ``fit`` draws, whatever else used nnlearn's generator in between,
+and a run never moves the learner's own random stream.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,19 +136,6 @@ def count_parameters(model: Sequential) -> int:
     return sum(p.data.size for p in model.parameters())
 
 
-@contextmanager
-def drawing_from(generator: np.random.Generator) -> Iterator[None]:
-    """Inside the block nnlearn draws from ``generator``; its own generator is untouched."""
-    shared = seeding.rng()
-    saved = shared.bit_generator.state
-    shared.bit_generator.state = generator.bit_generator.state
-    try:
-        yield
-    finally:
-        generator.bit_generator.state = shared.bit_generator.state
-        shared.bit_generator.state = saved
-
-
 class PlaygroundRun:
     """One network, its data and its training so far (see the module's docstring).
 
@@ -166,7 +152,7 @@ class PlaygroundRun:
         s = self.settings = settings or Settings()
         self.x, self.y, self.x_test, self.y_test = split_dataset(s)
         self.generator = np.random.default_rng(s.seed)
-        with drawing_from(self.generator):
+        with seeding.drawing_from(self.generator):
             self.model = build_model(s.width, s.depth, s.activation, int(self.y.max()) + 1)
         self.model.compile(
             optimizer=OPTIMIZERS[s.optimizer](lr=s.lr, weight_decay=s.l2),
@@ -199,7 +185,7 @@ class PlaygroundRun:
         if self.diverged:
             raise TrainingDiverged(self.diverged)
         try:
-            with drawing_from(self.generator), np.errstate(all="ignore"):
+            with seeding.drawing_from(self.generator), np.errstate(all="ignore"):
                 fitted = self.model.fit(
                     self.x,
                     self.y,
