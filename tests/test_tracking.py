@@ -321,6 +321,20 @@ def test_parallel_coordinates_scales_each_axis_from_its_lowest_to_its_highest_va
     plt.close("all")
 
 
+def test_parallel_coordinates_labels_no_two_values_of_an_axis_on_top_of_each_other(tmp_path):
+    rates = [1e-3, 1.1e-3, 1.3e-3, 3e-3, 9e-3, 1e-2, 1.05e-2, 1e-1]  # crowded, as a search gives
+    for lr in rates:
+        with tracking.start_run(params={"lr": lr}, root=tmp_path) as run:
+            run.log_metric("accuracy", lr)
+    table = tracking.list_runs(tmp_path)
+    ax = tracking.parallel_coordinates(table, ["lr"], "accuracy", log=["lr"])
+    heights = sorted(a.xy[1] for a in ax.texts if a.xy[0] == 0)
+    assert heights[0] == 0.0 and heights[-1] == 1.0  # the lowest and highest always
+    assert 3 <= len(heights) < len(rates)  # some between, not all
+    assert min(np.diff(heights)) >= tracking.plots.MIN_GAP
+    plt.close("all")
+
+
 def test_importing_tracking_loads_neither_pandas_nor_matplotlib_nor_mlflow():
     code = textwrap.dedent(
         """

@@ -41,11 +41,15 @@ def plot_metric(
     return ax
 
 
+MIN_GAP = 0.09  # the least distance between two labels of an axis, as a fraction of its height
+
+
 def _unit_scale(column: Any, log: bool, every: bool) -> tuple[list[float], dict[float, str]]:
     r"""A column's values mapped to [0, 1], :math:`u = (v - v_{min}) / (v_{max} - v_{min})`
     (after :math:`\log_{10}` with ``log``; text values evenly spaced in sorted order; NaN, a run
-    without the value, stays NaN), and the axis's labels ``{u: text}``: with ``every``, each
-    distinct value (up to 8), else the lowest and the highest."""
+    without the value, stays NaN), and the axis's labels ``{u: text}``: the lowest and the
+    highest value, and with ``every`` the values between that are at least ``MIN_GAP`` from a
+    label already placed (so that close learning rates do not write over each other)."""
     values = [json.dumps(v) if isinstance(v, list) else v for v in column]
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         points = [math.log10(v) if log else float(v) for v in values]
@@ -59,8 +63,11 @@ def _unit_scale(column: Any, log: bool, every: bool) -> tuple[list[float], dict[
     def unit(point: float) -> float:
         return (point - low) / (high - low) if high > low else 0.5
 
-    shown = known if every and len(known) <= 8 else [known[0], known[-1]]
-    return [unit(p) for p in points], {unit(p): text for p, text in shown}
+    shown = {unit(low): known[0][1], unit(high): known[-1][1]}
+    for point, text in known[1:-1] if every else []:
+        if min(abs(unit(point) - placed) for placed in shown) >= MIN_GAP:
+            shown[unit(point)] = text
+    return [unit(p) for p in points], shown
 
 
 def parallel_coordinates(
