@@ -18,19 +18,20 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # pip: no "a new release of pip is available" notice after each install.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: course refresh test test-gpu lint format book browser assignments grade feedback
+.PHONY: course refresh test test-without-book test-gpu lint format book browser assignments grade feedback
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "nnlearn needs Python 3.10 or newer; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# One stamp per set of extras, remade when pyproject.toml changes. The editable installs hide
+# One stamp per set of extras, remade when pyproject.toml changes. The course includes the
+# optional tools chapters 10 and 11 use (MLflow's light distribution, Optuna). The editable installs hide
 # setuptools' "Editable installation" banner (a warning about folders named like the package).
 EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e
 $(VENV)/course.stamp: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(foreach word,$(TORCH_SPEC),'$(word)')
-	$(EDITABLE) .
+	$(EDITABLE) ".[mlflow,optuna]"
 	$(BIN)/jupyter labextension disable --log-level=WARN "@jupyterlab/apputils-extension:announcements"
 	touch $@
 
@@ -48,10 +49,18 @@ course: $(VENV)/course.stamp
 refresh:
 	$(PYTHON) scripts/working_copy.py refresh $(CHAPTER)
 
-test: $(VENV)/test.stamp browser book
+# Every test: lint, then the book is built (it executes every chapter) while the tests that do
+# not need it run (the chapters again, under nbval), two processes side by side; then the tests of
+# the built book and the browser tests.
+PYTEST := $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
+test: $(VENV)/test.stamp browser book/_vendor/.fetched
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(MAKE) --no-print-directory -j2 book test-without-book
+	$(PYTEST) -m book
+
+test-without-book: $(VENV)/test.stamp
+	$(PYTEST) -m "not book"
 
 # Chromium for the browser tests: installed with apt-get when missing on Debian/Ubuntu.
 browser:
