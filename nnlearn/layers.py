@@ -257,7 +257,19 @@ class Activation(Layer):
 # imports no later chapter when it loads.
 def __getattr__(name: str) -> Any:
     if name in ("Dropout", "BatchNormalization", "LayerNormalization"):  # chapter 09
-        from nnlearn import regularization
-
-        return getattr(regularization, name)
-    raise AttributeError(f"module 'nnlearn.layers' has no attribute {name!r}")
+        from nnlearn import regularization as module
+    elif name in (
+        "Conv2D",
+        "MaxPooling2D",
+        "AveragePooling2D",
+        "GlobalAveragePooling2D",
+        "Flatten",
+    ):
+        from nnlearn import conv as module  # chapter 14
+    elif name in ("SimpleRNN", "LSTM", "GRU"):
+        from nnlearn import recurrent as module  # chapter 15
+    elif name in ("Embedding", "MultiHeadAttention"):
+        from nnlearn import attention as module  # chapter 16
+    else:
+        raise AttributeError(f"module 'nnlearn.layers' has no attribute {name!r}")
+    return getattr(module, name)
