@@ -256,8 +256,8 @@ def layer_statistics(model: Any, x: np.ndarray, y: np.ndarray) -> list[LayerStat
 
 def plot_histograms(stats: Sequence[LayerStatistics], kind: str = "activations", ax=None):
     """One histogram line per layer (``kind``: ``"activations"`` or ``"gradients"``), labelled
-    with the activations' mean, std and share of zero or saturated values, or the gradients'
-    std; returns the axes."""
+    with its position and the activations' std and share of zero or saturated values, or the
+    gradients' std; returns the axes."""
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -265,14 +265,15 @@ def plot_histograms(stats: Sequence[LayerStatistics], kind: str = "activations",
     for layer in stats:
         counts, edges = layer.histogram(kind)
         s = layer.summary()
+        position = layer.name.split(":")[0]  # the legend names the layer by its position
         if kind == "activations":
-            label = f"{layer.name}: mean {s['mean']:+.2f}, std {s['std']:.2f}, "
+            label = f"layer {position}: std {s['std']:.2f}, "
             label += f"zero {s['zero']:.0%}, saturated {s['saturated']:.0%}"
         else:
-            label = f"{layer.name}: std {s['gradient std']:.1e}"
+            label = f"layer {position}: std {s['gradient std']:.1e}"
         ax.plot((edges[:-1] + edges[1:]) / 2, counts, label=label)
     ax.set(xlabel=kind, ylabel="count", title=f"{kind} of each hidden layer")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize="small")
     return ax
 
 
