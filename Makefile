@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # pip: no "a new release of pip is available" notice after each install.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: course refresh test test-without-book test-gpu lint format book browser assignments grade feedback
+.PHONY: course refresh test test-without-book test-gpu bench lint format book browser assignments grade feedback
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "nnlearn needs Python 3.10 or newer; found " + sys.version.split()[0])'
@@ -83,6 +83,18 @@ book/_build/.built: $(VENV)/test.stamp book/_vendor/.fetched $(BOOK_SOURCES)
 	touch $@
 
 book: book/_build/.built
+
+# Every benchmark in benchmarks/ (one BLAS thread, see benchmarks/README.md), then the ratios
+# they measured, one per line: nnlearn's time over torch's (or over the hand-written numpy loop).
+bench: $(VENV)/test.stamp
+	@rm -f $(VENV)/bench.log
+	@for script in benchmarks/bench_*.py; do \
+		echo "== $$script"; \
+		$(BIN)/python $$script --threads 1 > $(VENV)/bench.out || exit 1; \
+		cat $(VENV)/bench.out | tee -a $(VENV)/bench.log; \
+	done
+	@echo "== ratios (nnlearn's time over the other's; below 1: nnlearn is faster)"
+	@grep '^RATIO ' $(VENV)/bench.log | sed 's/^RATIO /  /'
 
 # The parity suite alone, for a GPU machine with only numpy, torch and pytest installed.
 test-gpu:

@@ -261,6 +261,7 @@ def main() -> None:
         f"{'batch':>5} {'clock':>5}  {'nnlearn':>8} {'numpy':>8} {'torch':>8}  "
         f"{'nnlearn/numpy':>13} {'nnlearn/torch':>13}"
     )
+    ratios = []
     for batch_size in args.batch_sizes:
         times = epoch_times(x, y, batch_size, args.rounds)
         for clock, column in (("wall", 0), ("cpu", 1)):
@@ -271,6 +272,11 @@ def main() -> None:
                 f"{batch_size:>5} {clock:>5}  {ours:>8.1f} {numpy_:>8.1f} {torch_:>8.1f}  "
                 f"{ours / numpy_:>13.2f} {ours / torch_:>13.2f}"
             )
+        ratios.append((batch_size, ours / numpy_, ours / torch_))  # cpu clock: the last row
+    # The summary `make bench` collects from every benchmark.
+    for batch_size, to_numpy, to_torch in ratios:
+        print(f"RATIO digits MLP fit epoch, batch {batch_size} nnlearn/numpy loop = {to_numpy:.2f}")
+        print(f"RATIO digits MLP fit epoch, batch {batch_size} nnlearn/torch = {to_torch:.2f}")
 
 
 if __name__ == "__main__":
