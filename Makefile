@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # pip: no "a new release of pip is available" notice after each install.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: course refresh test test-without-book test-gpu bench lint format book browser assignments grade feedback
+.PHONY: course refresh test test-book test-without-book test-gpu bench lint format book browser assignments grade feedback
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "nnlearn needs Python 3.10 or newer; found " + sys.version.split()[0])'
@@ -49,18 +49,21 @@ course: $(VENV)/course.stamp
 refresh:
 	$(PYTHON) scripts/working_copy.py refresh $(CHAPTER)
 
-# Every test: lint, then the book is built (it executes every chapter) while the tests that do
-# not need it run (the chapters again, under nbval), two processes side by side; then the tests of
-# the built book and the browser tests.
+# Every test: lint, then two lanes side by side. One builds the book (it executes every chapter)
+# and then runs the tests of the built book and the browser tests; the other runs every other
+# test and every chapter under nbval, spread over two pytest processes (a test file or a
+# notebook stays in one process).
 PYTEST := $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
 test: $(VENV)/test.stamp browser book/_vendor/.fetched
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(MAKE) --no-print-directory -j2 book test-without-book
-	$(PYTEST) -m book
+	$(MAKE) --no-print-directory -j2 test-book test-without-book
 
 test-without-book: $(VENV)/test.stamp
-	$(PYTEST) -m "not book"
+	$(PYTEST) -n 2 --dist loadfile -m "not book"
+
+test-book: book
+	$(PYTEST) -m book
 
 # Chromium for the browser tests: installed with apt-get when missing on Debian/Ubuntu.
 browser:
