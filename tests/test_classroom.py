@@ -30,7 +30,14 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "assignments"
-ASSIGNMENTS = ("a1_neurons", "a2_backprop", "a3_optimizers", "a4_normalization")
+ASSIGNMENTS = (
+    "a1_neurons",
+    "a2_backprop",
+    "a3_optimizers",
+    "a4_normalization",
+    "a5_convolution",
+    "a6_attention",
+)
 GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv")
 # Seconds per cell while grading here: far above any real cell (a few seconds at most, the
 # first `import torch` included, which took 10 s on a 2-core machine while the book was being
@@ -126,6 +133,51 @@ PLANTS: dict[str, dict[str, Plant]] = {
             "    x_hat, gamma, inv_std = cache\n",
             RAISE,
             ("test_batchnorm_backward", "test_block"),
+        ),
+    },
+    "a5_convolution": {
+        # Overlapping windows: the gradient of an input that is the largest of several windows
+        # overwritten by the last one, not summed.
+        "mistake": Plant(
+            "maxpool_backward",
+            "] += dout[:, i, j, :]",
+            "] = dout[:, i, j, :]",
+            ("test_maxpool_backward",),
+        ),
+        "loop": Plant(
+            "block_forward",
+            "    conv, conv_cache",
+            LOOP + "    conv, conv_cache",
+            ("test_block",),
+        ),
+        "exception": Plant(
+            "conv2d_backward",
+            "    x, w, (sh, sw) = cache\n",
+            RAISE,
+            ("test_conv2d_backward", "test_block"),
+        ),
+    },
+    "a6_attention": {
+        # The causal mask aligned at the bottom-right corner (query i sees keys up to
+        # i + S - L), not PyTorch's top-left: the same when L == S, so only the hidden tests
+        # with L != S see it.
+        "mistake": Plant(
+            "attention_forward",
+            "np.tril(np.ones((length, source), dtype=bool))",
+            "np.tril(np.ones((length, source), dtype=bool), source - length)",
+            ("test_attention_forward", "test_attention_backward"),
+        ),
+        "loop": Plant(
+            "head_forward",
+            "    out, attention_cache",
+            LOOP + "    out, attention_cache",
+            ("test_head",),
+        ),
+        "exception": Plant(
+            "attention_backward",
+            "    q, k, v, p, scale, softmax_cache = cache\n",
+            RAISE,
+            ("test_attention_backward", "test_head"),
         ),
     },
 }
