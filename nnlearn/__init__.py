@@ -47,6 +47,13 @@ _LAZY_MODULES = (
     "tuning",  # 11
     "estimators",
     "saving",  # 13
+    "conv",  # 14
+    "recurrent",  # 15
+    "bptt",
+    "clipping",
+    "series",
+    "attention",  # 16
+    "generative",  # 17
     "parity",
     "report",
     "plotting",

@@ -42,6 +42,10 @@ CHAPTERS = {
     "10": ("tracking",),
     "11": ("tuning", "tuning_optuna", "estimators"),
     "13": ("saving",),
+    "14": ("conv",),
+    "15": ("recurrent", "bptt", "clipping", "series"),
+    "16": ("attention",),
+    "17": ("generative",),
 }
 # Tools around the chapters may import any module; chapter modules do not import them. The
 # package itself (``nnlearn``) is the front door: it loads every module lazily.
@@ -55,6 +59,10 @@ LATER_CHAPTER_IMPORTS = {
     "module, imported only when a name is given",
     ("layers", "regularization"): "nnlearn.layers.Dropout and the other later layers are "
     "reachable by their Keras path; their module loads at the first use of the name (PEP 562)",
+    ("layers", "conv"): "nnlearn.layers.Conv2D and the other Part III layers: the same PEP 562 "
+    "route as Dropout",
+    ("layers", "recurrent"): "nnlearn.layers.LSTM, ...: the same route",
+    ("layers", "attention"): "nnlearn.layers.MultiHeadAttention, Embedding: the same route",
     ("models", "saving"): "model.save()/save_weights()/load_weights() and models.load_model are "
     "Keras's names on the model; they call chapter 13's module, imported when called",
 }
@@ -73,6 +81,12 @@ CIRCLE_IMPORTS = {
     # Keras's API puts save() on the model and rebuilding a model in the loader: models calls
     # saving inside its methods (chapter 13), saving makes Sequential models.
     ("models", "saving"),
+    # Keras's layers are all reachable as nnlearn.layers.<Name>: layers names the later
+    # chapters' modules inside its PEP 562 __getattr__, and they build on Dense's helpers
+    # (Affine, the get_config helpers) from layers.
+    ("layers", "conv"),
+    ("layers", "recurrent"),
+    ("layers", "attention"),
 }
 
 
