@@ -14,7 +14,7 @@ Both see the same batches (a fixed set of 8, cycled), from the same weights. Ste
 alternate in blocks, in an order that turns every round, so a busy machine slows them alike;
 after a warm-up, the median wall-clock and CPU time per step are reported.
 
-Run: ``.venv/bin/python benchmarks/bench_rnn.py [--rounds 30] [--threads 1]``. The last line
+Run: ``.venv/bin/python benchmarks/bench_rnn.py [--rounds 20] [--threads 1]``. The last line
 is ``RATIO LSTM training step nnlearn/torch = <x.xx>`` (the median wall-clock ratio).
 """
 
@@ -122,7 +122,7 @@ def step_times(rounds: int) -> dict[str, tuple[list[float], list[float]]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=30, help="timed blocks of each")
+    parser.add_argument("--rounds", type=int, default=20, help="timed blocks of each")
     parser.add_argument("--threads", type=int, default=None, help="threads for both")
     args = parser.parse_args()
     if args.threads:
