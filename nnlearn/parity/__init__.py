@@ -22,11 +22,19 @@ Four modules, each using only the ones before it:
 * :mod:`~nnlearn.parity.interchange`: weights to and from PyTorch (:func:`state_dict`,
   :func:`load_state_dict`, :func:`copy_from_twin`: torch's keys and layouts, bit for bit).
 
-Chapter 09's layers register their twins in :mod:`~nnlearn.parity.regularization_twins`,
-imported here so that ``torch_twin`` knows them.
+The layers of later chapters register their twins in their own modules
+(:mod:`~nnlearn.parity.regularization_twins`, ``conv_twins``, ``recurrent_twins``,
+``attention_twins``), imported here so that ``torch_twin`` knows them.
 """
 
-from nnlearn.parity import regularization_twins  # noqa: F401 (registers chapter 09's twins)
+# The later chapters' layers register their twins in their own modules, imported here so that
+# ``torch_twin`` knows them.
+from nnlearn.parity import (  # noqa: F401
+    attention_twins,  # chapter 16
+    conv_twins,  # chapter 14
+    recurrent_twins,  # chapter 15
+    regularization_twins,  # chapter 09
+)
 from nnlearn.parity.checks import check_model, check_optimizer, fit_twin
 from nnlearn.parity.core import (
     DEVICE_VARIABLE,
