@@ -48,14 +48,13 @@ def window_padding(size: int, window: int, stride: int, padding: str) -> tuple[i
 
 
 def _offsets(window: tuple[int, int], strides: tuple[int, int], padded: tuple[int, ...]):
-    """For each offset ``(p, q)`` of a window, row by row, the slice of the padded input
-    (shape ``padded``) that it reads at every output position: ``xp[:, sh i + p, sw j + q]``."""
+    """Per window offset (p, q), the slice ``xp[:, sh i + p, sw j + q]`` of the padded input
+    (shape ``padded``) that it reads at every output position (i, j)."""
     (kh, kw), (sh, sw) = window, strides
     ho, wo = (padded[1] - kh) // sh + 1, (padded[2] - kw) // sw + 1
     return [
         np.s_[:, p : p + sh * (ho - 1) + 1 : sh, q : q + sw * (wo - 1) + 1 : sw]
-        for p in range(kh)
-        for q in range(kw)
+        for p, q in np.ndindex(kh, kw)  # row by row
     ]
 
 
