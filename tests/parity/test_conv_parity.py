@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from parity.op_cases import OpCase
 
 import nnlearn as nl
-import nnlearn.parity.conv_twins  # noqa: F401 (registers chapter 14's twins)
 from nnlearn import layers
 from nnlearn.conv import AveragePool, Convolution, MaxPool
 from nnlearn.parity import (
