@@ -2,8 +2,10 @@
 GPU machine that has nothing else (``make test-gpu``)."""
 
 import numpy as np
+import pytest
 
 from nnlearn.parity import available_devices
+from nnlearn.seeding import seed_everything
 
 
 def device_dtype_cases() -> list[tuple[str, np.dtype]]:
@@ -22,3 +24,11 @@ def pytest_generate_tests(metafunc):
         cases = device_dtype_cases()
         ids = [f"{device}-{dtype.name}" for device, dtype in cases]
         metafunc.parametrize("device_dtype", cases, ids=ids)
+
+
+@pytest.fixture(autouse=True)
+def same_draws_whatever_ran_before():
+    """Every test starts from nnlearn's, numpy's and torch's generators seeded with 0, so what
+    it draws (a layer's initial weights, say) does not depend on the tests that ran before it in
+    its process: ``make test`` spreads the test files over two processes."""
+    seed_everything(0)

@@ -144,6 +144,11 @@ def test_conv2d_is_the_cross_correlation_written_as_loops(options, pads):
 
 
 def test_conv2d_layer_passes_a_numeric_gradient_check_through_all_weights():
+    # Seeded here: the kernel is drawn from nnlearn's generator, whose state would otherwise
+    # depend on the tests that ran before (an entry whose true gradient is ~1e-7 cannot pass a
+    # relative check against central differences, and some draws make one).
+    nl.seed_everything(0)
+    rng = np.random.default_rng(0)
     layer = layers.Conv2D(2, 3, strides=2, padding="same", activation="tanh")
     layer.build((None, 5, 6, 2))
 
@@ -151,8 +156,8 @@ def test_conv2d_layer_passes_a_numeric_gradient_check_through_all_weights():
         layer.kernel, layer.bias = kernel, bias
         return layer(x)
 
-    x = RNG.standard_normal((2, 5, 6, 2))
-    gradcheck(f, x, layer.kernel.data, RNG.standard_normal(2)).assert_ok()
+    x = rng.standard_normal((2, 5, 6, 2))
+    gradcheck(f, x, layer.kernel.data, rng.standard_normal(2)).assert_ok()
 
 
 # --- pooling --------------------------------------------------------------------------------------

@@ -54,7 +54,9 @@ def _run_in_a_kernel(port: int, token: str, code: str) -> str:
                 continue
             if message["msg_type"] == "stream":
                 printed += message["content"]["text"]
-            if message["msg_type"] == "execute_reply":
+            # The request is done when the kernel goes idle on iopub, after all its outputs; the
+            # execute_reply comes on another channel and may arrive before them (a busy machine).
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
                 return printed
 
     # In a thread of its own: in the full suite Playwright's sync API (the browser tests) keeps
