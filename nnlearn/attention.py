@@ -31,7 +31,7 @@ import numpy as np
 
 from nnlearn import initializers
 from nnlearn.activations import softmax, softmax_values
-from nnlearn.layers import Affine, _saved_name
+from nnlearn.layers import Affine, saved_name
 from nnlearn.module import Layer, Parameter, Shape
 from nnlearn.regularization import InvertedDropout
 from nnlearn.seeding import rng
@@ -200,7 +200,7 @@ class Embedding(Layer):
         return {
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            "embeddings_initializer": _saved_name(self, "embeddings_initializer", _initializer),
+            "embeddings_initializer": saved_name(self, "embeddings_initializer", _initializer),
             "mask_zero": self.mask_zero,
             "dtype": self.dtype.name,
         }
@@ -412,7 +412,7 @@ class MultiHeadAttention(Layer):
         shape = self.projection_shape
         config["output_shape"] = None if shape is None else list(shape)
         for name in ("kernel_initializer", "bias_initializer"):
-            config[name] = _saved_name(self, name, _initializer)
+            config[name] = saved_name(self, name, _initializer)
         return config | {"dtype": self.dtype.name}
 
     def __repr__(self) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from nnlearn import activations, initializers
-from nnlearn.layers import _activation_name, _regularizer, _regularizer_config, _saved_name
+from nnlearn.layers import activation_name, get_regularizer, regularizer_config, saved_name
 from nnlearn.module import Layer, Shape
 from nnlearn.tensor import Function, Tensor
 
@@ -303,13 +303,13 @@ class Conv2D(_Windowed):
                 f"{self.label}: dilation_rate={dilation_rate!r}, groups={groups!r}: nnlearn's "
                 f"Conv2D has neither dilated nor grouped convolutions (only 1 and 1)"
             )
-        self.activation_name = _activation_name(activation)
+        self.activation_name = activation_name(activation)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = _regularizer(kernel_regularizer)
-        self.bias_regularizer = _regularizer(bias_regularizer)
+        self.kernel_regularizer = get_regularizer(kernel_regularizer)
+        self.bias_regularizer = get_regularizer(bias_regularizer)
         self.kernel = self.bias = None  # Parameters, made by build (in Keras's order)
         super().__init__(input_shape, dtype)
 
@@ -336,12 +336,12 @@ class Conv2D(_Windowed):
     def get_config(self) -> dict[str, Any]:
         """Keras's keys (those nnlearn has): functions by name, regularizers as Keras's dicts."""
         config = _config(self, ("filters", "kernel_size", "strides", "padding", "use_bias"))
-        config["activation"] = _saved_name(self, "activation", activations.get)
+        config["activation"] = saved_name(self, "activation", activations.get)
         for part in ("kernel", "bias"):
-            config[f"{part}_initializer"] = _saved_name(
+            config[f"{part}_initializer"] = saved_name(
                 self, f"{part}_initializer", initializers.get
             )
-            config[f"{part}_regularizer"] = _regularizer_config(self, f"{part}_regularizer")
+            config[f"{part}_regularizer"] = regularizer_config(self, f"{part}_regularizer")
         return config | {"dilation_rate": [1, 1], "groups": 1}
 
     def __repr__(self) -> str:

@@ -64,7 +64,7 @@ class Affine(Function):
         return grad_x, grad_kernel, g2.sum(axis=0)
 
 
-def _regularizer(identifier: str | dict | Callable | None) -> Callable | None:
+def get_regularizer(identifier: str | dict | Callable | None) -> Callable | None:
     """None, a function of a Parameter, a name that :mod:`nnlearn.regularizers` knows, or
     the dict ``get_config`` writes for one, ``{"class_name": "L2", "config": {"l2": 0.01}}``
     (Keras's form; chapter 09's module is imported only for a name or a dict)."""
@@ -75,7 +75,7 @@ def _regularizer(identifier: str | dict | Callable | None) -> Callable | None:
     return regularizers.get(identifier)
 
 
-def _saved_name(layer: Layer, argument: str, lookup: Callable) -> str:
+def saved_name(layer: Layer, argument: str, lookup: Callable) -> str:
     """The name ``lookup`` (``activations.get``, ``initializers.get``) finds the function
     ``layer.<argument>`` by, for ``get_config``; a function of the learner's own has none."""
     function = getattr(layer, argument)
@@ -92,7 +92,7 @@ def _saved_name(layer: Layer, argument: str, lookup: Callable) -> str:
     )
 
 
-def _regularizer_config(layer: Layer, argument: str) -> dict | None:
+def regularizer_config(layer: Layer, argument: str) -> dict | None:
     """``{"class_name": "L2", "config": {"l2": 0.01}}`` for ``layer.<argument>``, a
     regularizer of :mod:`nnlearn.regularizers` (Keras's form); None for none."""
     regularizer = getattr(layer, argument)
@@ -109,7 +109,7 @@ def _regularizer_config(layer: Layer, argument: str) -> dict | None:
     return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
 
 
-def _activation_name(activation: str | Callable | None) -> str:
+def activation_name(activation: str | Callable | None) -> str:
     if activation is None:
         return "linear"
     return activation if isinstance(activation, str) else activation.__name__
@@ -148,13 +148,13 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
         self.units = int(units)
-        self.activation_name = _activation_name(activation)
+        self.activation_name = activation_name(activation)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = _regularizer(kernel_regularizer)
-        self.bias_regularizer = _regularizer(bias_regularizer)
+        self.kernel_regularizer = get_regularizer(kernel_regularizer)
+        self.bias_regularizer = get_regularizer(bias_regularizer)
         self.kernel: Parameter | None = None
         self.bias: Parameter | None = None
         super().__init__(input_shape, dtype)
@@ -184,12 +184,12 @@ class Dense(Layer):
         regularizers as Keras writes them, the dtype's name."""
         return {
             "units": self.units,
-            "activation": _saved_name(self, "activation", activations.get),
+            "activation": saved_name(self, "activation", activations.get),
             "use_bias": self.use_bias,
-            "kernel_initializer": _saved_name(self, "kernel_initializer", initializers.get),
-            "bias_initializer": _saved_name(self, "bias_initializer", initializers.get),
-            "kernel_regularizer": _regularizer_config(self, "kernel_regularizer"),
-            "bias_regularizer": _regularizer_config(self, "bias_regularizer"),
+            "kernel_initializer": saved_name(self, "kernel_initializer", initializers.get),
+            "bias_initializer": saved_name(self, "bias_initializer", initializers.get),
+            "kernel_regularizer": regularizer_config(self, "kernel_regularizer"),
+            "bias_regularizer": regularizer_config(self, "bias_regularizer"),
             "dtype": self.dtype.name,
         }
 
@@ -234,7 +234,7 @@ class Activation(Layer):
         input_shape: Sequence[int] | None = None,
         dtype: Any = None,
     ) -> None:
-        self.activation_name = _activation_name(activation)
+        self.activation_name = activation_name(activation)
         self.activation = activations.get(activation)
         super().__init__(input_shape, dtype)
 
@@ -244,7 +244,7 @@ class Activation(Layer):
     def get_config(self) -> dict[str, Any]:
         """Keras's keys: ``activation`` (by name) and ``dtype``."""
         return {
-            "activation": _saved_name(self, "activation", activations.get),
+            "activation": saved_name(self, "activation", activations.get),
             "dtype": self.dtype.name,
         }
 

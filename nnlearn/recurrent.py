@@ -26,7 +26,7 @@ import numpy as np
 
 from nnlearn import initializers
 from nnlearn.bptt import GATE_FUNCTIONS, GRUSequence, LSTMSequence, SimpleRNNSequence, _Recurrence
-from nnlearn.layers import _regularizer, _regularizer_config
+from nnlearn.layers import get_regularizer, regularizer_config
 from nnlearn.module import Layer, Shape
 from nnlearn.seeding import rng as default_rng
 from nnlearn.tensor import Tensor, get_default_dtype
@@ -108,9 +108,9 @@ class _RecurrentLayer(Layer):
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
         self.bias_initializer = bias_initializer
-        self.kernel_regularizer = _regularizer(kernel_regularizer)
-        self.recurrent_regularizer = _regularizer(recurrent_regularizer)
-        self.bias_regularizer = _regularizer(bias_regularizer)
+        self.kernel_regularizer = get_regularizer(kernel_regularizer)
+        self.recurrent_regularizer = get_regularizer(recurrent_regularizer)
+        self.bias_regularizer = get_regularizer(bias_regularizer)
         for key, value in keras_only.items():
             self._refuse(key, value)
         self.kernel = self.recurrent_kernel = self.bias = None  # Keras's order of the weights
@@ -194,7 +194,7 @@ class _RecurrentLayer(Layer):
         for key in self.CONFIG:
             config[key] = _name(self, key) if key.endswith("_initializer") else getattr(self, key)
         for key in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer"):
-            config[key] = _regularizer_config(self, key)
+            config[key] = regularizer_config(self, key)
         return config | {"dtype": self.dtype.name}
 
     @property

@@ -282,8 +282,10 @@ class Trainer:
         x = data.check_inputs(x, self.dtype, where)
         if not self.built:
             self.build(x.shape)
-        expected = self.input_shape[1:]
-        if x.shape[1:] != expected:
+        expected = self.input_shape[1:]  # None: any size, as a sequence's length
+        if x.ndim != len(self.input_shape) or any(
+            size not in (None, given) for size, given in zip(expected, x.shape[1:], strict=True)
+        ):
             hint = data.FLATTEN_HINT if x.ndim > len(self.input_shape) else ""
             raise ValueError(
                 f"{where}: x has shape {x.shape}, but {self._first} expects inputs of shape "

@@ -366,3 +366,15 @@ def test_an_unknown_argument_is_a_type_error():
 def test_the_gru_reset_before_is_refused():
     with pytest.raises(ValueError, match="GRU: reset_after=False .* is not implemented"):
         recurrent.GRU(4, reset_after=False)
+
+
+def test_fit_and_predict_take_sequences_of_any_length_when_the_input_shape_says_none():
+    # Keras's input_shape=(None, features): the length is free, the features are not.
+    model = nl.Sequential([nl.layers.LSTM(4, input_shape=(None, 2)), nl.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(8, 5, 2)), rng.normal(size=(8, 1)), epochs=1, verbose=0)
+    x_long = rng.normal(size=(3, 7, 2))
+    np.testing.assert_array_equal(model.predict(x_long, verbose=0), model(x_long).data)
+    with pytest.raises(ValueError, match=r"expects inputs of shape \(examples, None, 2\)"):
+        model.fit(rng.normal(size=(8, 5, 3)), rng.normal(size=(8, 1)), verbose=0)
