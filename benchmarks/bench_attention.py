@@ -25,13 +25,11 @@ line is ``RATIO transformer block training step nnlearn/torch = <x.xx>`` (median
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
+import timing  # benchmarks/timing.py: this script's folder is on sys.path
 import torch
-from bench_digits_mlp import limit_threads  # benchmarks/ is this script's folder
 
 import nnlearn as nl
 from nnlearn import layers
@@ -145,20 +143,11 @@ def first_losses() -> tuple[float, float]:
     return ours.item(), theirs.item()
 
 
-def step_times(rounds: int) -> dict[str, tuple[list[float], list[float]]]:
-    """Alternate blocks of steps of each contender; per contender the wall-clock and CPU
-    seconds per step of each timed block (round 0 is a warm-up)."""
+def step_times(rounds: int) -> timing.Times:
+    """Interleaved blocks of training steps of both (:func:`timing.step_times`)."""
     batches = data()
     runs = [("nnlearn", nnlearn_trainer(batches)), ("torch", torch_trainer(batches))]
-    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name, _ in runs}
-    for round_ in range(rounds + 1):
-        for name, run in runs[round_ % 2 :] + runs[: round_ % 2]:
-            wall, cpu = time.perf_counter(), time.process_time()
-            run(round_ * STEPS_PER_BLOCK)
-            if round_:
-                times[name][0].append((time.perf_counter() - wall) / STEPS_PER_BLOCK)
-                times[name][1].append((time.process_time() - cpu) / STEPS_PER_BLOCK)
-    return times
+    return timing.step_times(runs, rounds, STEPS_PER_BLOCK)
 
 
 def main() -> None:
@@ -167,7 +156,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="threads for both")
     args = parser.parse_args()
     if args.threads:
-        limit_threads(args.threads)
+        timing.limit_threads(args.threads)
     print(
         f"character transformer, 1 block: vocabulary {VOCABULARY}, context {CONTEXT}, width "
         f"{WIDTH}, {HEADS} heads, batch {BATCH}, Adam, float32; torch {torch.__version__} "
@@ -178,13 +167,7 @@ def main() -> None:
     print(f"first loss on the same batch: nnlearn {ours:.6f}, torch {theirs:.6f}")
     assert abs(ours - theirs) < 1e-4, "the two models must be the same model"
     times = step_times(args.rounds)
-    print(f"{'clock':>5}  {'nnlearn ms':>10} {'torch ms':>10}  {'nnlearn/torch':>13}")
-    ratios = {}
-    for clock, column in (("wall", 0), ("cpu", 1)):
-        ours, theirs = (1e3 * statistics.median(times[name][column]) for name in times)
-        ratios[clock] = ours / theirs
-        print(f"{clock:>5}  {ours:>10.3f} {theirs:>10.3f}  {ratios[clock]:>13.2f}")
-    print(f"RATIO transformer block training step nnlearn/torch = {ratios['wall']:.2f}")
+    timing.report(times, "transformer block training step")
 
 
 if __name__ == "__main__":

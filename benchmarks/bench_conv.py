@@ -27,13 +27,12 @@ are ``RATIO <case> nnlearn/torch = <x.xx>``, one per case (median wall-clock rat
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
+import timing  # benchmarks/timing.py: this script's folder is on sys.path
 import torch
 
 import nnlearn as nl
@@ -167,16 +166,6 @@ CASES = {
 }
 
 
-def limit_threads(threads: int) -> None:
-    """``threads`` threads for numpy's BLAS (set before numpy loads: the script starts itself
-    again with the variables set) and for torch."""
-    variables = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-    if any(os.environ.get(name) != str(threads) for name in variables):
-        env = {**os.environ, **dict.fromkeys(variables, str(threads))}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
-    torch.set_num_threads(threads)
-
-
 def call_times(contenders: dict[str, Contender], calls: int, rounds: int) -> dict[str, tuple]:
     """Alternate blocks of ``calls`` calls of each contender; per contender the wall-clock
     and CPU seconds per call of each timed block (round 0 is a warm-up)."""
@@ -199,7 +188,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="threads for both")
     args = parser.parse_args()
     if args.threads:
-        limit_threads(args.threads)
+        timing.limit_threads(args.threads)
     from threadpoolctl import threadpool_info  # installed with scikit-learn
 
     blas = [

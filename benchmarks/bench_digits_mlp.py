@@ -4,7 +4,7 @@ at batch sizes 32 and 256.
 
 Run: ``.venv/bin/python benchmarks/bench_digits_mlp.py [--rounds 20] [--threads 1]``.
 ``--threads N`` gives every contender N threads (``torch.set_num_threads``, and for numpy's
-BLAS ``OPENBLAS_NUM_THREADS``: see :func:`limit_threads`); without it each uses its default
+BLAS ``OPENBLAS_NUM_THREADS``: see :func:`timing.limit_threads`); without it each uses its default
 (on a busy 2-core machine threads wait on each other, so compare ``--threads 1`` too).
 
 The three start from the same weights (nnlearn's Glorot draw with seed 0), see the same
@@ -33,13 +33,12 @@ work: benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
+import timing  # benchmarks/timing.py: this script's folder is on sys.path
 import torch
 
 import nnlearn as nl
@@ -198,22 +197,6 @@ def torch_trainer(x, y, batch_size: int) -> Callable[[], None]:
     return epoch
 
 
-def limit_threads(threads: int) -> None:
-    """Give numpy's BLAS and torch ``threads`` threads.
-
-    For BLAS through the environment, read when the library loads: the same limit set at run
-    time by ``threadpoolctl`` left OpenBLAS 0.3.31 (SkylakeX kernels, on a 2-core VM) taking
-    milliseconds now and then for the (32, 128) @ (128, 128)^T product of the backward pass,
-    in the hand-written loop and in nnlearn alike. So the script starts itself again once,
-    with the variables set.
-    """
-    variables = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-    if any(os.environ.get(name) != str(threads) for name in variables):
-        env = {**os.environ, **dict.fromkeys(variables, str(threads))}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
-    torch.set_num_threads(threads)
-
-
 TRAINERS = {"nnlearn": nnlearn_trainer, "numpy": numpy_trainer, "torch": torch_trainer}
 
 
@@ -243,7 +226,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     args = parser.parse_args()
     if args.threads:
-        limit_threads(args.threads)
+        timing.limit_threads(args.threads)
     from threadpoolctl import threadpool_info  # installed with scikit-learn
 
     x, y = digits_train_set()

@@ -21,13 +21,10 @@ is ``RATIO LSTM training step nnlearn/torch = <x.xx>`` (the median wall-clock ra
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
+import timing  # benchmarks/timing.py: this script's folder is on sys.path
 import torch
 
 import nnlearn as nl
@@ -94,30 +91,11 @@ def torch_trainer(batches) -> Callable[[int], None]:
     return steps
 
 
-def limit_threads(threads: int) -> None:
-    """``threads`` threads for numpy's BLAS (set before numpy loads: the script starts itself
-    again with the variables set, as benchmarks/bench_digits_mlp.py explains) and torch."""
-    variables = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-    if any(os.environ.get(name) != str(threads) for name in variables):
-        env = {**os.environ, **dict.fromkeys(variables, str(threads))}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
-    torch.set_num_threads(threads)
-
-
-def step_times(rounds: int) -> dict[str, tuple[list[float], list[float]]]:
-    """Alternate blocks of steps of each contender; per contender the wall-clock and CPU
-    seconds per step of each timed block (round 0 is a warm-up)."""
+def step_times(rounds: int) -> timing.Times:
+    """Interleaved blocks of training steps of both (:func:`timing.step_times`)."""
     batches = data()
     runs = [("nnlearn", nnlearn_trainer(batches)), ("torch", torch_trainer(batches))]
-    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name, _ in runs}
-    for round_ in range(rounds + 1):
-        for name, run in runs[round_ % 2 :] + runs[: round_ % 2]:
-            wall, cpu = time.perf_counter(), time.process_time()
-            run(round_ * STEPS_PER_BLOCK)
-            if round_:
-                times[name][0].append((time.perf_counter() - wall) / STEPS_PER_BLOCK)
-                times[name][1].append((time.process_time() - cpu) / STEPS_PER_BLOCK)
-    return times
+    return timing.step_times(runs, rounds, STEPS_PER_BLOCK)
 
 
 def main() -> None:
@@ -126,20 +104,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="threads for both")
     args = parser.parse_args()
     if args.threads:
-        limit_threads(args.threads)
+        timing.limit_threads(args.threads)
     print(
         f"LSTM({UNITS}) on (batch {BATCH}, time {TIME}, features {FEATURES}) -> Dense(1), MSE, "
         f"Adam, float32; torch {torch.__version__} ({torch.get_num_threads()} threads), numpy "
         f"{np.__version__}; medians of {args.rounds} blocks of {STEPS_PER_BLOCK} steps"
     )
     times = step_times(args.rounds)
-    print(f"{'clock':>5}  {'nnlearn ms':>10} {'torch ms':>10}  {'nnlearn/torch':>13}")
-    ratios = {}
-    for clock, column in (("wall", 0), ("cpu", 1)):
-        ours, theirs = (1e3 * statistics.median(times[name][column]) for name in times)
-        ratios[clock] = ours / theirs
-        print(f"{clock:>5}  {ours:>10.3f} {theirs:>10.3f}  {ratios[clock]:>13.2f}")
-    print(f"RATIO LSTM training step nnlearn/torch = {ratios['wall']:.2f}")
+    timing.report(times, "LSTM training step")
 
 
 if __name__ == "__main__":
