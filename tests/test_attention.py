@@ -9,12 +9,12 @@ errors' wording. PyTorch: parity/test_attention_parity.py; Keras 3: test_keras_a
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from parity.planting import functions_defined_in, planted_formula_test
+from parity.planting import FormulaCase, functions_defined_in, planted_formula_test
 
 import nnlearn as nl
 from nnlearn import attention, layers
@@ -63,19 +63,8 @@ def sdpa(allowed=None, keep=None):
     )
 
 
-@dataclass(frozen=True)
-class Case:
-    name: str
-    function: object  # of Tensors
-    inputs: tuple
-    by_hand: object  # of arrays
-
-    def forward_ok(self) -> bool:
-        got = self.function(*(nl.Tensor(a) for a in self.inputs)).data
-        return np.allclose(got, self.by_hand(*self.inputs), rtol=1e-10, atol=1e-12)
-
-    def backward_ok(self) -> bool:
-        return gradcheck(self.function, *self.inputs).ok
+# Against the formula written out in numpy: as tight as float64 allows.
+Case = functools.partial(FormulaCase, rtol=1e-10, atol=1e-12)
 
 
 CAUSAL = causal_mask(T, S)

@@ -11,11 +11,10 @@ test_keras_regularization.py.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from parity.planting import functions_defined_in, planted_formula_test
+from parity.planting import FormulaCase, functions_defined_in, planted_formula_test
 
 import nnlearn as nl
 from nnlearn import initializers, layers, regularization
@@ -54,19 +53,7 @@ def _normalized(x, axes, gamma, beta, mean=None, variance=None, shape=None):
 
 
 # --- the fused Functions: numeric gradients, and closed forms for their values ---------------
-@dataclass(frozen=True)
-class Case:
-    name: str
-    function: object  # of Tensors
-    inputs: tuple
-    closed_form: object  # of arrays
-
-    def forward_ok(self) -> bool:
-        got = self.function(*(nl.Tensor(a) for a in self.inputs)).data
-        return np.allclose(got, self.closed_form(*self.inputs), rtol=1e-7, atol=1e-9)
-
-    def backward_ok(self) -> bool:
-        return gradcheck(self.function, *self.inputs).ok
+Case = FormulaCase  # values against the closed forms, rtol 1e-7
 
 
 def _bn(axes, param_axes, **statistics):

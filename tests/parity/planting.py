@@ -3,6 +3,7 @@
 import functools
 import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import nnlearn as nl
+from nnlearn.gradcheck import gradcheck
 from nnlearn.parity import check_function
 
 
@@ -63,3 +65,24 @@ def planted_formula_test(functions: Sequence[type[nl.Function]], cases_fail: Cal
         assert cases_fail(), f"no parity case noticed a wrong {function.__name__}.{part}"
 
     return test
+
+
+@dataclass(frozen=True)
+class FormulaCase:
+    """A fused Function's case: ``function`` (of Tensors) on ``inputs`` must give what
+    ``formula`` (the same maths on arrays, written out) gives, and pass a numeric gradient
+    check; :func:`planted_formula_test` plants wrong formulas and expects a case to fail."""
+
+    name: str
+    function: Callable
+    inputs: tuple
+    formula: Callable
+    rtol: float = 1e-7
+    atol: float = 1e-9
+
+    def forward_ok(self) -> bool:
+        got = self.function(*(nl.Tensor(a) for a in self.inputs)).data
+        return np.allclose(got, self.formula(*self.inputs), rtol=self.rtol, atol=self.atol)
+
+    def backward_ok(self) -> bool:
+        return gradcheck(self.function, *self.inputs).ok
