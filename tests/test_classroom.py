@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from classroom_plants import plants
 from nbgrader.api import Gradebook
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -30,14 +31,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "assignments"
-ASSIGNMENTS = (
-    "a1_neurons",
-    "a2_backprop",
-    "a3_optimizers",
-    "a4_normalization",
-    "a5_convolution",
-    "a6_attention",
-)
+# Every assignment in the course (a folder of source/), each with its planted submissions.
+ASSIGNMENTS = tuple(sorted(p.name for p in (COURSE / "source").iterdir() if p.is_dir()))
 GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv")
 # Seconds per cell while grading here: far above any real cell (a few seconds at most, the
 # first `import torch` included, which took 10 s on a 2-core machine while the book was being
@@ -45,142 +40,7 @@ GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "
 TIMEOUT = 15
 
 
-@dataclass(frozen=True)
-class Plant:
-    """A student's change to the reference solution, and the tests it must cost them."""
-
-    cell: str  # grade id of the solution cell
-    old: str  # text of the reference solution...
-    new: str  # ...that the student wrote differently
-    loses: tuple[str, ...]  # grade ids of the test cells that must score zero
-
-
-LOOP = "    while True:  # an infinite loop\n        pass\n"
-RAISE = "    raise RuntimeError('a bug in my code')\n"
-PLANTS: dict[str, dict[str, Plant]] = {
-    "a1_neurons": {
-        # relu'(0) taken as 1, not 0 as PyTorch: only the hidden tests at the kink see it.
-        "mistake": Plant("relu", "(x > 0).astype", "(x >= 0).astype", ("test_relu",)),
-        "loop": Plant(
-            "softplus", "    return sigmoid(x)", LOOP + "    return sigmoid(x)", ("test_softplus",)
-        ),
-        "exception": Plant(
-            "leaky_relu",
-            "    return np.where(x > 0, x,",
-            RAISE + "    return np.where(x > 0, x,",
-            ("test_leaky_relu",),
-        ),
-    },
-    "a2_backprop": {
-        # The gradient skips the ReLU on its way back to the first layer.
-        "mistake": Plant(
-            "two_layer_net",
-            "da = relu_backward(dh, relu_cache)",
-            "da = dh",
-            ("test_two_layer_net",),
-        ),
-        "loop": Plant(
-            "two_layer_net",
-            "    a, dense1_cache",
-            LOOP + "    a, dense1_cache",
-            ("test_two_layer_net",),
-        ),
-        "exception": Plant(
-            "softmax_cross_entropy",
-            "    n = logits.shape[0]\n",
-            RAISE,
-            ("test_softmax_cross_entropy", "test_two_layer_net"),
-        ),
-    },
-    "a3_optimizers": {
-        # The momentum buffer as a moving average (dampening = momentum), not PyTorch's rule.
-        "mistake": Plant(
-            "sgd_momentum_step",
-            'momentum * state["velocity"] + grad',
-            'momentum * state["velocity"] + (1 - momentum) * grad',
-            ("test_sgd_momentum_step",),
-        ),
-        # "Train until the loss is 0": it never is.
-        "loop": Plant(
-            "fit",
-            "adam_losses = train(init_params(), x, labels, adam_step, steps=200, lr=0.05)\n",
-            "params = init_params()\n"
-            "adam_losses = []\n"
-            "while not adam_losses or adam_losses[-1] > 0.0:\n"
-            "    adam_losses += train(params, x, labels, adam_step, steps=200, lr=0.05)\n",
-            ("test_fit",),
-        ),
-        "exception": Plant(
-            "adam_step", "    beta1, beta2 = betas\n", RAISE, ("test_adam_step", "test_fit")
-        ),
-    },
-    "a4_normalization": {
-        # The running variance from the biased batch variance (Keras's), not PyTorch's unbiased.
-        "mistake": Plant(
-            "batchnorm_update_running",
-            "x.var(axis=0, ddof=1)",
-            "x.var(axis=0)",
-            ("test_batchnorm_update_running",),
-        ),
-        "loop": Plant(
-            "block_forward",
-            "    normalized, bn_cache",
-            LOOP + "    normalized, bn_cache",
-            ("test_block",),
-        ),
-        "exception": Plant(
-            "batchnorm_backward",
-            "    x_hat, gamma, inv_std = cache\n",
-            RAISE,
-            ("test_batchnorm_backward", "test_block"),
-        ),
-    },
-    "a5_convolution": {
-        # Overlapping windows: the gradient of an input that is the largest of several windows
-        # overwritten by the last one, not summed.
-        "mistake": Plant(
-            "maxpool_backward",
-            "] += dout[:, i, j, :]",
-            "] = dout[:, i, j, :]",
-            ("test_maxpool_backward",),
-        ),
-        "loop": Plant(
-            "block_forward",
-            "    conv, conv_cache",
-            LOOP + "    conv, conv_cache",
-            ("test_block",),
-        ),
-        "exception": Plant(
-            "conv2d_backward",
-            "    x, w, (sh, sw) = cache\n",
-            RAISE,
-            ("test_conv2d_backward", "test_block"),
-        ),
-    },
-    "a6_attention": {
-        # The causal mask aligned at the bottom-right corner (query i sees keys up to
-        # i + S - L), not PyTorch's top-left: the same when L == S, so only the hidden tests
-        # with L != S see it.
-        "mistake": Plant(
-            "attention_forward",
-            "np.tril(np.ones((length, source), dtype=bool))",
-            "np.tril(np.ones((length, source), dtype=bool), source - length)",
-            ("test_attention_forward", "test_attention_backward"),
-        ),
-        "loop": Plant(
-            "head_forward",
-            "    out, attention_cache",
-            LOOP + "    out, attention_cache",
-            ("test_head",),
-        ),
-        "exception": Plant(
-            "attention_backward",
-            "    q, k, v, p, scale, softmax_cache = cache\n",
-            RAISE,
-            ("test_attention_backward", "test_head"),
-        ),
-    },
-}
+PLANTS = {assignment: plants(assignment) for assignment in ASSIGNMENTS}
 STUDENTS = ("reference", "blank", "mistake", "loop", "exception")
 # One more student hands in a1_neurons only, with the visible checks of one test cell deleted.
 TAMPERED_CELL = "test_relu"
