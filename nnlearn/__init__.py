@@ -54,6 +54,10 @@ _LAZY_MODULES = (
     "series",
     "attention",  # 16
     "generative",  # 17
+    "cartpole",  # 18
+    "policy_gradient",
+    "clinical",  # 19
+    "distributed",  # 20
     "parity",
     "report",
     "plotting",

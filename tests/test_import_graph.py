@@ -46,6 +46,9 @@ CHAPTERS = {
     "15": ("recurrent", "bptt", "clipping", "series"),
     "16": ("attention",),
     "17": ("generative",),
+    "18": ("cartpole", "policy_gradient"),
+    "19": ("clinical",),
+    "20": ("distributed",),
 }
 # Tools around the chapters may import any module; chapter modules do not import them. The
 # package itself (``nnlearn``) is the front door: it loads every module lazily.
