@@ -1,0 +1,208 @@
+"""The classroom's sandbox for a student's code (issue 13): bubblewrap plus resource limits.
+
+`command(argv, workdir=..., hide=...)` returns the command line that runs `argv` as the *student
+process* of one submission (see scripts/classroom.py): start it with
+`subprocess.Popen(cmd, stdin=PIPE, stdout=PIPE)`; the pipes cross the sandbox.
+
+Inside the sandbox (Linux, `bwrap`; `apt-get install bubblewrap`):
+- the whole file system read-only (the system and the course's Python, the venv and the editable
+  nnlearn checkout), with empty private /tmp, /var/tmp, /dev/shm and /run (no sockets of the
+  host's services);
+- the home directories (/root, /home, $HOME) replaced by empty ones, except the directories the
+  course's Python lives in (a pyenv or conda under home), re-bound read-only;
+- the `hide` paths (the course directory: gradebook.db, submitted/, autograded/, source/ with
+  the solutions) and the checkout's .git (the solutions' history) replaced by empty ones;
+- the private copy `workdir` bound read-write at /home/student, its working directory and HOME;
+- new network (only its own loopback), pid, ipc, uts and user namespaces; no capabilities; a new
+  session (no terminal injection); it dies with its parent; a minimal environment;
+- as root, it runs as `nobody` (the private copy is chown'ed to it), because the kernel exempts
+  root's tasks from the process limit; then all sandboxes running at once share the limit.
+The limits (`Limits`; set by scripts/limits.py, an exec wrapper) apply inside.
+
+`sandboxed=False` (the instructor's opt-in where bwrap cannot run) keeps only the limits, the
+working directory and the environment; nothing is hidden. macOS enforces the CPU, file and
+process limits but not the memory one; Windows has none of them (only the judge's timeouts).
+"""
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+LIMITS_PY = Path(__file__).resolve().with_name("limits.py")
+REPO = LIMITS_PY.parent.parent
+SANDBOX_HOME = "/home/student"  # where the private copy appears inside the sandbox
+NOBODY = (65534, 65534)  # the user root's sandboxes run as
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-process limits of the student process (and of each process it starts)."""
+
+    memory_bytes: int = 4 * 2**30  # private writable memory (Linux RLIMIT_DATA)
+    cpu_seconds: int = 120  # CPU time (RLIMIT_CPU)
+    processes: int = 64  # tasks, threads included (RLIMIT_NPROC)
+    file_bytes: int = 64 * 2**20  # largest file written (RLIMIT_FSIZE)
+
+
+def _environment(home: str) -> dict[str, str]:
+    """The student process's whole environment: no secrets, one thread per library."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    env = {
+        "PATH": path,
+        "HOME": home,
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "TMPDIR": tempfile.gettempdir() if home != SANDBOX_HOME else "/tmp",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
+    }
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = "1"
+    if "PYTHONPATH" in os.environ:  # the judge's scripts/ (the student-process runner)
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
+def _limit_options(limits: Limits) -> list[str]:
+    return [
+        "--memory", str(limits.memory_bytes),
+        "--cpu", str(limits.cpu_seconds),
+        "--file", str(limits.file_bytes),
+        "--processes", str(limits.processes),
+    ]  # fmt: skip
+
+
+def _wrapper() -> list[str]:
+    # -I -S: no user site, no site-packages, no environment: the stdlib is all it needs.
+    return [sys.executable, "-I", "-S", str(LIMITS_PY)]
+
+
+def _python_dirs() -> list[Path]:
+    """Directories the course's Python needs: prefixes, the interpreter, sys.path, the checkout."""
+    dirs = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), REPO}
+    dirs.add(Path(os.path.realpath(sys.executable)).parent.parent)
+    dirs.update(Path(entry) for entry in sys.path if entry and os.path.isdir(entry))
+    return sorted({Path(os.path.realpath(d)) for d in dirs})
+
+
+@functools.cache
+def _bwrap_version() -> tuple[int, ...]:
+    try:
+        out = subprocess.run(["bwrap", "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return (0,)
+    return tuple(int(part) for part in out.split()[-1].split(".") if part.isdigit())
+
+
+def _inside(path: Path, parents: Sequence[Path]) -> bool:
+    return any(path == parent or parent in path.parents for parent in parents)
+
+
+def _bwrap(argv: list[str], workdir: Path, hide: Sequence[Path], limits: Limits) -> list[str]:
+    homes: list[Path] = []
+    for home in sorted({Path(os.path.realpath(p)) for p in ("/root", "/home", Path.home())}):
+        if home.is_dir() and not _inside(home, homes):
+            homes.append(home)
+    hidden = [Path(os.path.realpath(p)) for p in hide] + [REPO / ".git"]
+    cmd = [
+        shutil.which("bwrap") or "bwrap",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+    ]
+    for private in ("/tmp", "/var/tmp", "/dev/shm", "/run"):
+        cmd += ["--tmpfs", private]
+    for home in homes:
+        cmd += ["--tmpfs", str(home)]
+    # The course's Python under a home directory (pyenv, conda, a checkout in ~) stays visible.
+    kept: list[Path] = []
+    for directory in _python_dirs():
+        if _inside(directory, homes) and not _inside(directory, kept):
+            kept.append(directory)
+            home = next(home for home in homes if _inside(directory, [home]))
+            for parent in reversed(directory.parents):  # bwrap would make them 0700, root's
+                if home in parent.parents:
+                    cmd += ["--perms", "0755", "--dir", str(parent)]
+            cmd += ["--ro-bind", str(directory), str(directory)]
+    for path in hidden:
+        if path.is_dir():
+            cmd += ["--tmpfs", str(path)]
+        elif path.exists():
+            cmd += ["--ro-bind", "/dev/null", str(path)]
+    cmd += ["--bind", str(Path(workdir).resolve()), SANDBOX_HOME, "--chdir", SANDBOX_HOME]
+    cmd += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+    cmd += ["--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session"]
+    cmd += ["--cap-drop", "ALL"]
+    wrapper = [*_wrapper(), *_limit_options(limits)]
+    if os.geteuid() == 0:
+        # The kernel exempts root's tasks from RLIMIT_NPROC, and as nobody bwrap could not read
+        # a Python under /root: bwrap sets up as root (no user namespace), then the wrapper,
+        # keeping just these capabilities, hands the private copy to nobody and becomes nobody.
+        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN"]
+        wrapper += ["--user", f"{NOBODY[0]}:{NOBODY[1]}", "--own", SANDBOX_HOME]
+    else:
+        # A user namespace of its own: RLIMIT_NPROC then counts only the sandbox's tasks.
+        cmd += ["--unshare-user"]
+        if _bwrap_version() >= (0, 8):  # no nested user namespaces (older bwrap lacks it)
+            cmd += ["--disable-userns"]
+    cmd += ["--clearenv"]
+    for name, value in _environment(SANDBOX_HOME).items():
+        cmd += ["--setenv", name, value]
+    cmd += ["--", *wrapper, "--", *argv]
+    return cmd
+
+
+def command(
+    argv: list[str],
+    *,
+    workdir: Path,
+    hide: Sequence[Path] = (),
+    limits: Limits = Limits(),
+    sandboxed: bool = True,
+) -> list[str]:
+    """argv wrapped to run in the sandbox (sandboxed=True) or with the limits only; workdir is
+    the private writable copy, the process's cwd; hide: extra paths made invisible (the course
+    directory). Use with subprocess.Popen(..., stdin=PIPE, stdout=PIPE)."""
+    if sandboxed:
+        return _bwrap(list(argv), Path(workdir), hide, limits)
+    if sys.platform == "win32":  # no resource limits, no exec: the judge's timeouts only
+        return list(argv)
+    cmd = [*_wrapper(), *_limit_options(limits), "--processes-extra"]
+    cmd += ["--chdir", str(Path(workdir).resolve()), "--clearenv"]
+    for name, value in _environment(str(Path(workdir).resolve())).items():
+        cmd += ["--setenv", f"{name}={value}"]
+    return [*cmd, "--", *argv]
+
+
+@functools.cache
+def unavailable_reason() -> str | None:
+    """None when the sandbox runs here; otherwise why not, in words for the instructor."""
+    if not sys.platform.startswith("linux"):
+        return (
+            f"the sandbox needs Linux (bubblewrap); this is {sys.platform}. Grade on Linux, or "
+            "opt in to unsandboxed grading (make grade UNSANDBOXED=1), which runs the students' "
+            "code with your rights"
+        )
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    with tempfile.TemporaryDirectory() as workdir:
+        try:
+            done = subprocess.run(
+                command(["true"], workdir=Path(workdir)), capture_output=True, text=True, timeout=30
+            )
+        except subprocess.TimeoutExpired:
+            return "bwrap did not finish a trivial command in 30 s"
+    if done.returncode != 0:
+        message = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
+        return f"bwrap cannot run here: {message}"
+    return None
