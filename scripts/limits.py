@@ -22,6 +22,8 @@ sandbox.py builds its command lines; nothing else should need to). Options, all 
                       tasks are not root's, which RLIMIT_NPROC would exempt)
   --own DIR           with --user: chown DIR recursively to that user first (the private copy
                       the process must write)
+  --copy SRC DST      copy the files of directory SRC into directory DST first (the sandbox's
+                      working directory is an empty size-limited tmpfs; SRC the submission)
   --chdir DIR         working directory
   --clearenv          start from an empty environment
   --setenv NAME=VALUE set a variable (after --clearenv); repeatable
@@ -64,7 +66,9 @@ def main(args):
     options = {"setenv": []}
     while args and args[0] != "--":
         name = args.pop(0)[2:]
-        if name in ("clearenv", "processes-extra"):
+        if name == "copy":
+            options["copy"] = (args.pop(0), args.pop(0))
+        elif name in ("clearenv", "processes-extra"):
             options[name] = True
         elif name == "setenv":
             options["setenv"].append(args.pop(0))
@@ -76,12 +80,20 @@ def main(args):
 
     import resource  # before dropping to --user, who may not be able to read the stdlib
 
+    if "copy" in options:
+        import shutil
+
+        source, target = options["copy"]
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
     if "user" in options and os.geteuid() == 0:
         uid, gid = (int(part) for part in options["user"].split(":"))
         if "own" in options:
-            for root, dirs, files in os.walk(options["own"]):
-                for name in [root] + [os.path.join(root, entry) for entry in dirs + files]:
-                    os.lchown(name, uid, gid)
+            # Bottom up: once a directory is the user's, root (without CAP_DAC_OVERRIDE here)
+            # may no longer be allowed into it.
+            for root, dirs, files in os.walk(options["own"], topdown=False):
+                for name in dirs + files:
+                    os.lchown(os.path.join(root, name), uid, gid)
+            os.lchown(options["own"], uid, gid)
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)

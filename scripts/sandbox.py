@@ -6,17 +6,20 @@ process* of one submission (see scripts/classroom.py): start it with
 
 Inside the sandbox (Linux, `bwrap`; `apt-get install bubblewrap`):
 - the whole file system read-only (the system and the course's Python, the venv and the editable
-  nnlearn checkout), with empty private /tmp, /var/tmp, /dev/shm and /run (no sockets of the
-  host's services);
+  nnlearn checkout), with empty private /tmp, /var/tmp, /dev/shm (in memory, one largest file
+  each) and /run (no sockets of the host's services);
 - the home directories (/root, /home, $HOME) replaced by empty ones, except the directories the
   course's Python lives in (a pyenv or conda under home), re-bound read-only;
 - the `hide` paths (the course directory: gradebook.db, submitted/, autograded/, source/ with
   the solutions) and the checkout's .git (the solutions' history) replaced by empty ones;
-- the private copy `workdir` bound read-write at /home/student, its working directory and HOME;
+- its working directory and HOME, /home/student: an in-memory file system of limited size
+  (`Limits.home_bytes`) holding a copy of `workdir` (the private copy of the one submission),
+  which itself is read-only at /run/submission; what the process writes stays in the sandbox;
 - new network (only its own loopback), pid, ipc, uts and user namespaces; no capabilities; a new
   session (no terminal injection); it dies with its parent; a minimal environment;
-- as root, it runs as `nobody` (the private copy is chown'ed to it), because the kernel exempts
-  root's tasks from the process limit; then all sandboxes running at once share the limit.
+- as root, it runs as a user of its own, with no name (`student_uid()`: one per grading
+  process, so that sandboxes graded at the same time do not share a process count), and the
+  private copy is chown'ed to it, because the kernel exempts root's tasks from the process limit.
 The limits (`Limits`; set by scripts/limits.py, an exec wrapper) apply inside.
 
 `sandboxed=False` (the instructor's opt-in where bwrap cannot run) keeps only the limits, the
@@ -36,8 +39,9 @@ from pathlib import Path
 
 LIMITS_PY = Path(__file__).resolve().with_name("limits.py")
 REPO = LIMITS_PY.parent.parent
-SANDBOX_HOME = "/home/student"  # where the private copy appears inside the sandbox
-NOBODY = (65534, 65534)  # the user root's sandboxes run as
+SANDBOX_HOME = "/home/student"  # the working directory inside the sandbox: a copy of workdir
+SUBMISSION = "/run/submission"  # workdir itself, read-only, inside the sandbox
+STUDENT_UID_BASE = 0x40000000  # root's sandboxes run as this plus the grader's pid (no one's uid)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,12 @@ class Limits:
     processes: int = 64  # tasks, threads included (RLIMIT_NPROC)
     file_bytes: int = 64 * 2**20  # largest file written (RLIMIT_FSIZE)
 
+    def home_bytes(self, workdir: Path) -> int:
+        """Size of the sandbox's working directory: the submission plus four largest files.
+        /tmp, /var/tmp and /dev/shm may each hold one largest file."""
+        files = (p for p in Path(workdir).rglob("*") if p.is_file() and not p.is_symlink())
+        return sum(p.stat().st_size for p in files) + 4 * self.file_bytes
+
 
 def _environment(home: str) -> dict[str, str]:
     """The student process's whole environment: no secrets, one thread per library."""
@@ -56,6 +66,8 @@ def _environment(home: str) -> dict[str, str]:
     env = {
         "PATH": path,
         "HOME": home,
+        "USER": "student",  # getpass.getuser() reads it; the sandbox's uid may have no name
+        "LOGNAME": "student",
         "LANG": os.environ.get("LANG", "C.UTF-8"),
         "TMPDIR": tempfile.gettempdir() if home != SANDBOX_HOME else "/tmp",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -67,6 +79,11 @@ def _environment(home: str) -> dict[str, str]:
     if "PYTHONPATH" in os.environ:  # the judge's scripts/ (the student-process runner)
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return env
+
+
+def student_uid() -> int:
+    """The uid (and gid) a sandbox started by root runs as: unique to this grading process."""
+    return STUDENT_UID_BASE + os.getpid()
 
 
 def _limit_options(limits: Limits) -> list[str]:
@@ -104,24 +121,23 @@ def _inside(path: Path, parents: Sequence[Path]) -> bool:
     return any(path == parent or parent in path.parents for parent in parents)
 
 
+def _tmpfs(path: str, size: int, perms: str = "1777") -> list[str]:
+    """A private, empty, size-limited file system at path (in memory, gone with the sandbox)."""
+    sized = ["--size", str(size)] if _bwrap_version() >= (0, 8) else []  # older bwrap: half the RAM
+    return ["--perms", perms, *sized, "--tmpfs", path]
+
+
 def _bwrap(argv: list[str], workdir: Path, hide: Sequence[Path], limits: Limits) -> list[str]:
     homes: list[Path] = []
     for home in sorted({Path(os.path.realpath(p)) for p in ("/root", "/home", Path.home())}):
         if home.is_dir() and not _inside(home, homes):
             homes.append(home)
     hidden = [Path(os.path.realpath(p)) for p in hide] + [REPO / ".git"]
-    cmd = [
-        shutil.which("bwrap") or "bwrap",
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-    ]
-    for private in ("/tmp", "/var/tmp", "/dev/shm", "/run"):
-        cmd += ["--tmpfs", private]
+    cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev"]
+    cmd += ["--proc", "/proc"]
+    for private in ("/tmp", "/var/tmp", "/dev/shm"):
+        cmd += _tmpfs(private, limits.file_bytes)
+    cmd += ["--tmpfs", "/run", "--ro-bind", str(Path(workdir).resolve()), SUBMISSION]
     for home in homes:
         cmd += ["--tmpfs", str(home)]
     # The course's Python under a home directory (pyenv, conda, a checkout in ~) stays visible.
@@ -136,20 +152,26 @@ def _bwrap(argv: list[str], workdir: Path, hide: Sequence[Path], limits: Limits)
             cmd += ["--ro-bind", str(directory), str(directory)]
     for path in hidden:
         if path.is_dir():
-            cmd += ["--tmpfs", str(path)]
+            cmd += ["--tmpfs", str(path), "--remount-ro", str(path)]
         elif path.exists():
             cmd += ["--ro-bind", "/dev/null", str(path)]
-    cmd += ["--bind", str(Path(workdir).resolve()), SANDBOX_HOME, "--chdir", SANDBOX_HOME]
+    # The working directory: a size-limited file system in memory, into which the wrapper copies
+    # the submission (so that writes, however many files, cannot fill the grader's disk).
+    cmd += _tmpfs(SANDBOX_HOME, limits.home_bytes(workdir), "0755") + ["--chdir", SANDBOX_HOME]
+    for home in homes:  # now that the mount points in them exist; nothing can be written there
+        cmd += ["--remount-ro", str(home)]
     cmd += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
     cmd += ["--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session"]
     cmd += ["--cap-drop", "ALL"]
-    wrapper = [*_wrapper(), *_limit_options(limits)]
+    wrapper = [*_wrapper(), "--copy", SUBMISSION, SANDBOX_HOME, *_limit_options(limits)]
     if os.geteuid() == 0:
-        # The kernel exempts root's tasks from RLIMIT_NPROC, and as nobody bwrap could not read
-        # a Python under /root: bwrap sets up as root (no user namespace), then the wrapper,
-        # keeping just these capabilities, hands the private copy to nobody and becomes nobody.
+        # The kernel exempts root's tasks from RLIMIT_NPROC, and as another user bwrap could not
+        # read a Python under /root: bwrap sets up as root (no user namespace), then the wrapper,
+        # keeping just these capabilities, hands the private copy to the student's uid and
+        # becomes it (no_new_privs: nothing it executes gains privileges back).
         cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN"]
-        wrapper += ["--user", f"{NOBODY[0]}:{NOBODY[1]}", "--own", SANDBOX_HOME]
+        uid = student_uid()
+        wrapper += ["--user", f"{uid}:{uid}", "--own", SANDBOX_HOME]
     else:
         # A user namespace of its own: RLIMIT_NPROC then counts only the sandbox's tasks.
         cmd += ["--unshare-user"]
