@@ -226,5 +226,11 @@ def unavailable_reason() -> str | None:
             return "bwrap did not finish a trivial command in 30 s"
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
-        return f"bwrap cannot run here: {message}"
+        hint = ""
+        if os.geteuid() != 0 and ("namespace" in message or "uid map" in message):
+            hint = (
+                " (unprivileged user namespaces look disabled: kernel.unprivileged_userns_clone,"
+                " or on Ubuntu 24.04 kernel.apparmor_restrict_unprivileged_userns)"
+            )
+        return f"bwrap cannot run here: {message}{hint}"
     return None
