@@ -25,6 +25,9 @@ sandbox.py builds its command lines; nothing else should need to). Options, all 
   --copy SRC DST      copy the files of directory SRC into directory DST first (the sandbox's
                       working directory is an empty size-limited tmpfs; SRC the submission)
   --chdir DIR         working directory
+  --setsid            a new session and process group, whose id is the process's pid, so that
+                      the grader can end it and its children with os.killpg(pid, SIGKILL)
+                      (without a sandbox; in one, its pid namespace ends them all)
   --clearenv          start from an empty environment
   --setenv NAME=VALUE set a variable (after --clearenv); repeatable
 
@@ -68,7 +71,7 @@ def main(args):
         name = args.pop(0)[2:]
         if name == "copy":
             options["copy"] = (args.pop(0), args.pop(0))
-        elif name in ("clearenv", "processes-extra"):
+        elif name in ("clearenv", "processes-extra", "setsid"):
             options[name] = True
         elif name == "setenv":
             options["setenv"].append(args.pop(0))
@@ -116,6 +119,8 @@ def main(args):
     for pair in options["setenv"]:
         name, _, value = pair.partition("=")
         os.environ[name] = value
+    if options.get("setsid") and os.getpgid(0) != os.getpid():  # not already a group leader
+        os.setsid()
     if "chdir" in options:
         os.chdir(options["chdir"])
     try:

@@ -23,8 +23,13 @@ Inside the sandbox (Linux, `bwrap`; `apt-get install bubblewrap`):
 The limits (`Limits`; set by scripts/limits.py, an exec wrapper) apply inside.
 
 `sandboxed=False` (the instructor's opt-in where bwrap cannot run) keeps only the limits, the
-working directory and the environment; nothing is hidden. macOS enforces the CPU, file and
-process limits but not the memory one; Windows has none of them (only the judge's timeouts).
+working directory (workdir itself) and the environment; nothing is hidden, writes land on disk.
+The process leads a process group of its own: end it with its children by
+`os.killpg(proc.pid, signal.SIGKILL)` (a sandbox ends with `proc.kill()`: its pid namespace goes).
+macOS enforces the CPU, file and process limits but not the memory one. The kernel does not
+enforce the process limit for root, and root may raise the others: grade unsandboxed as an
+ordinary user. Windows has none of them and the argv comes back unchanged (start it with
+`cwd=workdir`; the judge's timeouts are all that bounds it).
 """
 
 import functools
@@ -199,7 +204,7 @@ def command(
         return _bwrap(list(argv), Path(workdir), hide, limits)
     if sys.platform == "win32":  # no resource limits, no exec: the judge's timeouts only
         return list(argv)
-    cmd = [*_wrapper(), *_limit_options(limits), "--processes-extra"]
+    cmd = [*_wrapper(), *_limit_options(limits), "--processes-extra", "--setsid"]
     cmd += ["--chdir", str(Path(workdir).resolve()), "--clearenv"]
     for name, value in _environment(str(Path(workdir).resolve())).items():
         cmd += ["--setenv", f"{name}={value}"]

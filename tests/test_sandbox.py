@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -227,7 +228,59 @@ def test_a_fork_bomb_is_stopped_by_the_process_limit(workdir):
     code, children = out[0].split()
     assert int(code) == errno.EAGAIN and 20 <= int(children) < 32
     # The sleeping children went with the sandbox's pid namespace.
-    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and _has(pid, token)]
+    assert _running(token) == []
+
+
+SLEEPERS = """
+    import os, time
+    token = "{token}"
+    if os.fork() == 0:
+        time.sleep(60)
+        os._exit(0)
+    print("ready", flush=True)
+    time.sleep(60)
+    """
+
+
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "limits-only"])
+def test_killing_the_student_process_ends_all_it_started(workdir, sandboxed):
+    """How the grader stops a student process after a timeout (see sandbox's docstring)."""
+    token = uuid.uuid4().hex
+    argv = [sys.executable, "-c", textwrap.dedent(SLEEPERS.format(token=token))]
+    cmd = sandbox.command(argv, workdir=workdir, sandboxed=sandboxed)
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "ready\n"
+        assert len(_running(token)) >= 2  # the process and its child (and bwrap's two)
+        if sandboxed:
+            process.kill()
+        else:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _running(token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _running(token) == []
+    finally:
+        process.kill()
+        process.stdout.close()
+        process.wait()
+
+
+def _running(token: str) -> list[str]:
+    """The live (not zombie) processes whose command line holds token."""
+    return [
+        pid
+        for pid in os.listdir("/proc")
+        if pid.isdigit() and _has(pid, token) and not _zombie(pid)
+    ]
+
+
+def _zombie(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def _has(pid: str, token: str) -> bool:
