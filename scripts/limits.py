@@ -5,10 +5,12 @@
 Standard library only, so it runs under any Python 3 without the course's packages (scripts/
 sandbox.py builds its command lines; nothing else should need to). Options, all optional:
 
-  --memory BYTES      address space the process may map (Linux: RLIMIT_DATA, which counts every
-                      private writable mapping -- heap, numpy buffers, thread stacks -- but not the
-                      large PROT_NONE reservations some libraries make, so torch still imports;
-                      elsewhere RLIMIT_AS, which macOS does not enforce)
+  --memory BYTES      memory the process may allocate (Linux: RLIMIT_DATA, which counts every
+                      private writable mapping -- heap, numpy buffers, thread stacks -- but not
+                      the files torch's libraries map; elsewhere RLIMIT_AS, which macOS does not
+                      enforce)
+  --mapped BYTES      Linux: all it may map, files and shared memory too (RLIMIT_AS): the backstop
+                      for shared anonymous memory, which RLIMIT_DATA does not count
   --cpu SECONDS       CPU time (RLIMIT_CPU: SIGXCPU at the limit, SIGKILL a second later)
   --file BYTES        largest file it may write (RLIMIT_FSIZE: Python ignores SIGXFSZ, so a write
                       past it raises OSError EFBIG)
@@ -101,9 +103,18 @@ def main(args):
         os.setgid(gid)
         os.setuid(uid)
 
+    linux = sys.platform.startswith("linux")
     if "memory" in options:
-        which = resource.RLIMIT_DATA if sys.platform.startswith("linux") else resource.RLIMIT_AS
-        _set(resource, which, int(options["memory"]))
+        try:
+            _set(
+                resource,
+                resource.RLIMIT_DATA if linux else resource.RLIMIT_AS,
+                int(options["memory"]),
+            )
+        except (ValueError, OSError) as error:  # macOS may refuse RLIMIT_AS; it ignores it anyway
+            print(f"limits.py: no memory limit here ({error})", file=sys.stderr)
+    if "mapped" in options and linux:
+        _set(resource, resource.RLIMIT_AS, int(options["mapped"]))
     if "cpu" in options:
         _set(resource, resource.RLIMIT_CPU, int(options["cpu"]), hard_extra=1)
     if "file" in options:

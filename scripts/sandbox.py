@@ -57,6 +57,9 @@ class Limits:
     cpu_seconds: int = 120  # CPU time (RLIMIT_CPU)
     processes: int = 64  # tasks, threads included (RLIMIT_NPROC)
     file_bytes: int = 64 * 2**20  # largest file written (RLIMIT_FSIZE)
+    # Linux: everything mapped, libraries and shared memory included (RLIMIT_AS), a backstop
+    # for what RLIMIT_DATA does not count; torch's libraries map about 1 GiB (CPU build).
+    mapped_bytes: int = 12 * 2**30
 
     def home_bytes(self, workdir: Path) -> int:
         """Size of the sandbox's working directory: the submission plus four largest files.
@@ -94,6 +97,7 @@ def student_uid() -> int:
 def _limit_options(limits: Limits) -> list[str]:
     return [
         "--memory", str(limits.memory_bytes),
+        "--mapped", str(limits.mapped_bytes),
         "--cpu", str(limits.cpu_seconds),
         "--file", str(limits.file_bytes),
         "--processes", str(limits.processes),

@@ -33,6 +33,7 @@ import sandbox  # noqa: E402
 from sandbox import Limits  # noqa: E402
 
 MiB = 2**20
+GiB = 2**30
 
 
 def run(code: str, workdir: Path, *, hide=(), limits=None, sandboxed=True):
@@ -308,6 +309,22 @@ def test_a_memory_hog_is_stopped(workdir, sandboxed):
     assert word == "MemoryError" and 8 <= int(chunks) < 16  # python itself uses some of it
 
 
+SHARED = """
+    import mmap
+    try:
+        mmap.mmap(-1, 2 * 2**30, flags=mmap.MAP_SHARED)  # shared memory: not in RLIMIT_DATA
+        print("not stopped")
+    except OSError as error:
+        print(error.errno)
+    """
+
+
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "limits-only"])
+def test_shared_memory_is_bounded_by_the_address_space_limit(workdir, sandboxed):
+    limits = Limits(memory_bytes=256 * MiB, mapped_bytes=1024 * MiB)
+    assert lines(run(SHARED, workdir, limits=limits, sandboxed=sandboxed)) == [str(errno.ENOMEM)]
+
+
 BIG_FILE = """
     import os
     try:
@@ -335,12 +352,12 @@ def test_a_busy_loop_is_stopped_by_the_cpu_limit(workdir, sandboxed):
 
 def test_limits_only_sets_every_limit_the_environment_and_the_directory(workdir, monkeypatch):
     monkeypatch.setenv("NNLEARN_GRADER_SECRET", "the instructor's token")
-    limits = Limits(memory_bytes=300 * MiB, cpu_seconds=7, processes=40, file_bytes=3 * MiB)
+    limits = Limits(300 * MiB, cpu_seconds=7, processes=40, file_bytes=3 * MiB, mapped_bytes=GiB)
     out = lines(
         run(
             """
             import os, resource
-            for name in ("DATA", "CPU", "FSIZE", "NPROC"):
+            for name in ("DATA", "AS", "CPU", "FSIZE", "NPROC"):
                 print(*resource.getrlimit(getattr(resource, "RLIMIT_" + name)))
             print(os.getcwd(), "NNLEARN_GRADER_SECRET" in os.environ)
             """,
@@ -349,8 +366,8 @@ def test_limits_only_sets_every_limit_the_environment_and_the_directory(workdir,
             sandboxed=False,
         )
     )
-    assert out[:3] == [f"{300 * MiB} {300 * MiB}", "7 8", f"{3 * MiB} {3 * MiB}"]
+    assert out[:4] == [f"{300 * MiB} {300 * MiB}", f"{GiB} {GiB}", "7 8", f"{3 * MiB} {3 * MiB}"]
     # The process limit adds the tasks this user runs already (the kernel counts them all).
-    soft, hard = map(int, out[3].split())
+    soft, hard = map(int, out[4].split())
     assert soft == hard and 40 < soft < 40 + 100_000
-    assert out[4] == f"{workdir.resolve()} False"
+    assert out[5] == f"{workdir.resolve()} False"
