@@ -123,7 +123,8 @@ def _bwrap_version() -> tuple[int, ...]:
         out = subprocess.run(["bwrap", "--version"], capture_output=True, text=True).stdout
     except OSError:
         return (0,)
-    return tuple(int(part) for part in out.split()[-1].split(".") if part.isdigit())
+    words = out.split()  # "bubblewrap 0.8.0"
+    return tuple(int(part) for part in words[-1].split(".") if part.isdigit()) if words else (0,)
 
 
 def _inside(path: Path, parents: Sequence[Path]) -> bool:
