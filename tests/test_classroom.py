@@ -3,7 +3,9 @@
 For speed, a copy of the course is generated once per session, and every planted submission
 of every assignment (the reference solution, the untouched student version, a planted
 mistake, an infinite loop, an exception) is autograded in one ``scripts/classroom.py grade``
-call, the command behind ``make grade``. Each test then reads its scores from the gradebook.
+call, the command behind ``make grade``: the students' code in the sandbox, run by the judge
+(scripts/judge.py). Each test then reads its scores from the gradebook. The hostile
+submissions are graded in tests/test_classroom_attacks.py.
 """
 
 from __future__ import annotations
@@ -31,8 +33,16 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "assignments"
-# Every assignment in the course (a folder of source/), each with its planted submissions.
-ASSIGNMENTS = tuple(sorted(p.name for p in (COURSE / "source").iterdir() if p.is_dir()))
+# Every assignment in the course (a folder of source/), a1 to a10 in order, each with its
+# planted submissions.
+ASSIGNMENTS = tuple(
+    sorted(
+        (p.name for p in (COURSE / "source").iterdir() if p.is_dir()),
+        key=lambda name: [
+            int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)
+        ],
+    )
+)
 GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv")
 # Seconds per cell while grading here: far above any real cell (a few seconds at most, the
 # first `import torch` included, which took 10 s on a 2-core machine while the book was being
@@ -53,6 +63,7 @@ class Course:
     scores: dict[tuple[str, str], dict[str, float]]  # (assignment, student) -> grade id -> score
     max_scores: dict[str, dict[str, float]]  # assignment -> grade id -> points
     output: str  # what `make grade` printed
+    flags: dict[tuple[str, str], str]  # (assignment, student) -> grades.csv's flags
 
 
 def classroom(*args: str | Path) -> str:
@@ -132,7 +143,13 @@ def graded(generated: Path) -> Course:
                 max_scores[assignment] = {g.name: g.max_score for g in notebook.grades}
         notebook = gradebook.find_submission_notebook("a1_neurons", "a1_neurons", "tamper")
         scores["a1_neurons", "tamper"] = {g.name: g.score for g in notebook.grades}
-    return Course(generated, scores, max_scores, output)
+    return Course(generated, scores, max_scores, output, grade_flags(generated))
+
+
+def grade_flags(course: Path) -> dict[tuple[str, str], str]:
+    """grades.csv's flags column: (assignment, student) -> flags."""
+    with open(course / "grades.csv", newline="") as file:
+        return {(r["assignment"], r["student_id"]): r["flags"] for r in csv.DictReader(file)}
 
 
 def _expected(course: Course, assignment: str, loses: tuple[str, ...]) -> dict[str, float]:
@@ -165,7 +182,24 @@ def test_infinite_loop_is_stopped_by_the_time_limit_and_the_rest_is_graded(grade
         graded.path / "autograded" / "loop" / assignment / f"{assignment}.ipynb", 4
     )
     errors = [o.ename for c in executed.cells for o in c.get("outputs", []) if "ename" in o]
-    assert "CellTimeoutError" in errors, f"no cell was stopped by the time limit: {errors}"
+    # The judge stops the student's call before nbgrader's cell timeout would (StudentTimeout;
+    # nbgrader's own interrupt is the fallback: tests/test_classroom_attacks.py).
+    assert "StudentTimeout" in errors, f"no cell was stopped by the time limit: {errors}"
+    assert "timeout" in graded.flags[assignment, "loop"].split("; ")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_honest_submissions_are_not_flagged_and_show_their_own_code(graded, assignment):
+    for student in ("reference", "blank", "mistake", "exception"):
+        assert graded.flags[assignment, student] == "", (student, graded.flags)
+    executed = nbformat.read(
+        graded.path / "autograded" / "reference" / assignment / f"{assignment}.ipynb", 4
+    )
+    handed_in = submission(graded.path, assignment, "reference")
+    assert len(executed.cells) == len(handed_in.cells), "the judge's own cells are gone"
+    solutions = [c.source for c in executed.cells if _nbgrader(c).get("solution")]
+    expected = [c.source for c in handed_in.cells if _nbgrader(c).get("solution")]
+    assert solutions == expected and "__judge__" not in "".join(solutions)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
