@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # pip: no "a new release of pip is available" notice after each install.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: course refresh test test-book test-without-book test-gpu bench lint format book browser assignments grade feedback
+.PHONY: course refresh test test-gpu bench lint format book book-html browser sandbox assignments grade feedback
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "nnlearn needs Python 3.10 or newer; found " + sys.version.split()[0])'
@@ -49,25 +49,29 @@ course: $(VENV)/course.stamp
 refresh:
 	$(PYTHON) scripts/working_copy.py refresh $(CHAPTER)
 
-# Every test: lint, then two lanes side by side. One builds the book (it executes every chapter)
-# and then runs the tests of the built book and the browser tests; the other runs every other
-# test and every chapter under nbval, spread over two pytest processes (a test file or a
-# notebook stays in one process).
+# Every test: lint, then pytest over tests/ and every chapter (nbval), spread over two processes
+# (a test file or a notebook stays in one process); nbval's run of each chapter is also the
+# book's (conftest.py writes it into book/notebooks/). Then the book is built from those runs
+# and its tests and the browser tests run, again over two processes.
 PYTEST := $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
-test: $(VENV)/test.stamp browser book/_vendor/.fetched
+EXECUTED := book/notebooks
+test: $(VENV)/test.stamp browser sandbox book/_vendor/.fetched
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(MAKE) --no-print-directory -j2 test-book test-without-book
-
-test-without-book: $(VENV)/test.stamp
-	$(PYTEST) -n 2 --dist loadfile -m "not book"
-
-test-book: book
-	$(PYTEST) -m book
+	@rm -rf $(EXECUTED)
+	$(PYTEST) -n 2 --dist loadfile -m "not book" --executed-into=$(EXECUTED)
+	$(MAKE) --no-print-directory book-html
+	$(PYTEST) -n 2 --dist loadfile -m book
 
 # Chromium for the browser tests: installed with apt-get when missing on Debian/Ubuntu.
 browser:
 	@scripts/need_system_tool.sh "$(CHROMIUM)" chromium "the browser tests"
+
+# bubblewrap, the sandbox students' code is graded in (Linux): installed with apt-get when
+# missing on Debian/Ubuntu. Elsewhere, or with UNSANDBOXED=1, there is nothing to install.
+sandbox:
+	@if [ "$$(uname -s)" = Linux ] && [ -z "$(UNSANDBOXED)" ]; then \
+		scripts/need_system_tool.sh bwrap bubblewrap "sandboxed grading"; fi
 
 # The book's JavaScript (widget manager, require.js, MathJax), from the npm registry.
 book/_vendor/.fetched: scripts/fetch_book_js.sh
@@ -75,17 +79,18 @@ book/_vendor/.fetched: scripts/fetch_book_js.sh
 	scripts/fetch_book_js.sh book/_vendor
 	touch $@
 
-# The book, rebuilt in full (every notebook executed) when a chapter, the package or the book's
-# own files change; the stamp is written only when the build succeeds.
-BOOK_SOURCES := notebooks $(wildcard notebooks/*.ipynb nnlearn/*.py nnlearn/*/*.py book/*.* book/_ext/*.py) \
-	book/js/widgets-paths.js scripts/book_toc.py
-book/_build/.built: $(VENV)/test.stamp book/_vendor/.fetched $(BOOK_SOURCES)
-	@rm -f $@
+# The book: every chapter run by its test (nbval), each written with its outputs and widget
+# state into book/notebooks/ (a chapter with a failing cell stops the build), then the pages.
+book: $(VENV)/test.stamp book/_vendor/.fetched
+	@rm -rf $(EXECUTED)
+	$(PYTEST) -n 2 --dist loadfile notebooks --executed-into=$(EXECUTED)
+	$(MAKE) --no-print-directory book-html
+
+# The pages, from the chapters already run into book/notebooks/ (any Sphinx warning, such as a
+# broken link, fails the build).
+book-html: $(VENV)/test.stamp book/_vendor/.fetched
 	$(BIN)/python scripts/book_toc.py
 	$(BIN)/jupyter-book build --all -W -n --keep-going book/
-	touch $@
-
-book: book/_build/.built
 
 # Every benchmark in benchmarks/ (one BLAS thread, see benchmarks/README.md), then the ratios
 # they measured, one per line: nnlearn's time over torch's (or over the hand-written numpy loop).
@@ -107,8 +112,10 @@ test-gpu:
 assignments: $(VENV)/test.stamp
 	$(BIN)/python scripts/classroom.py generate
 
-grade: $(VENV)/test.stamp
-	$(BIN)/python scripts/classroom.py grade
+# UNSANDBOXED=1: grade where bubblewrap cannot run (macOS, Windows); README "For instructors"
+# says what that risks.
+grade: $(VENV)/test.stamp sandbox
+	$(BIN)/python scripts/classroom.py grade $(if $(UNSANDBOXED),--unsandboxed)
 
 feedback: $(VENV)/test.stamp
 	$(BIN)/python scripts/classroom.py feedback

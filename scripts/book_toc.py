@@ -42,7 +42,8 @@ def toc_text(notebooks: list[Path]) -> str:
         if part_of(notebook) != current:
             current = part_of(notebook)
             lines += [f'  - caption: "{current}"', "    chapters:"]
-        # book/notebooks is a link to ../notebooks: Sphinx reads only files under book/.
+        # book/notebooks holds the chapters as their tests ran them (make book): Sphinx reads
+        # only files under book/.
         lines.append(f"      - file: notebooks/{notebook.stem}")
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,7 @@
-"""The built book (``make book``, which ``make test`` runs first): every chapter is in it, in the
-course's order, its pages load nothing from the internet and stay light, and the explorers'
-widget state is embedded, with precomputed frames where the book must respond with no kernel.
+"""The built book (``make book``; ``make test`` builds it from its own run of the chapters):
+every chapter is in it, in the course's order, its pages load nothing from the internet and
+stay light, and the explorers' widget state is embedded, with precomputed frames where the book
+must respond with no kernel.
 
 Whether the pages *render* (maths, figures, explorers that fit and respond) is checked in
 Chromium by tests/test_browser_book.py.
@@ -180,14 +181,14 @@ def test_every_chapter_page_stays_under_the_page_limit():
     assert not heavy, f"pages over {PAGE_LIMIT_BYTES:,} bytes: {heavy}"
 
 
-def _kernel_output_of_a_run(with_the_books_extension: bool) -> str:
-    """What a notebook's kernel prints when nbclient runs it as myst-nb does (a bare manager)."""
-    extension = "import encrypted_kernels; encrypted_kernels.setup(None)"
+def _kernel_output_of_a_run(with_the_tests_setting: bool) -> str:
+    """What a notebook's kernel prints when a bare kernel manager runs it (nbval's and nbclient's
+    are), with or without the setting conftest.py makes before nbval starts the chapters."""
+    setting = "import conftest; conftest.pytest_configure(None)"
     code = "\n".join(
         [
-            "import sys; sys.path.insert(0, 'book/_ext')",
             "import nbclient, nbformat",
-            extension if with_the_books_extension else "",
+            setting if with_the_tests_setting else "",
             "cell = nbformat.v4.new_code_cell('print(6 * 7)')",
             "notebook = nbformat.v4.new_notebook(cells=[cell])",
             "nbclient.NotebookClient(notebook, kernel_name='python3').execute()",
@@ -199,7 +200,7 @@ def _kernel_output_of_a_run(with_the_books_extension: bool) -> str:
     return run.stdout + run.stderr
 
 
-def test_the_books_kernels_run_encrypted_without_a_warning():
+def test_the_chapters_kernels_run_encrypted_without_a_warning():
     warning = "running over TCP without encryption"
-    assert warning in _kernel_output_of_a_run(with_the_books_extension=False)
-    assert warning not in _kernel_output_of_a_run(with_the_books_extension=True)
+    assert warning in _kernel_output_of_a_run(with_the_tests_setting=False)
+    assert warning not in _kernel_output_of_a_run(with_the_tests_setting=True)
