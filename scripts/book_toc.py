@@ -16,7 +16,11 @@ TOC = ROOT / "book" / "_toc.yml"
 CHAPTER = re.compile(r"^(\d\d)_\w+\.ipynb$")
 
 # The course map (DESIGN.md): the first chapter number of each part, and its caption.
-PARTS = ((0, "Part I · Foundations"), (7, "Part II · Training"), (14, "Part III · Architectures"))
+PARTS = (
+    (0, "Part I · Foundations"),
+    (7, "Part II · Training"),
+    (14, "Part III · Architectures and applications"),
+)
 
 
 def chapters(notebooks: Path = ROOT / "notebooks") -> list[Path]:
