@@ -128,8 +128,6 @@ def failing_job(rank: int, how: str) -> None:
 
     x, y = training_data()
     model = make_model()
-    model.build((None, FEATURES))
-    model.optimizer.add_params(model.parameters())
     for step in range(10):
         if rank == 1 and step == STOP_AT_STEP:
             if how == "killed":
@@ -224,19 +222,26 @@ def test_uneven_shards_need_the_weighted_mean(equal_results):
         assert np.abs(results["plain_grads"] - full).max() > 1e-4
 
 
-@pytest.mark.parametrize(
-    "how, root_cause, message",
-    [("killed", 1, "Signal 9 (SIGKILL)"), ("hangs", 0, f"Timed out waiting {TIMEOUT_S * 1000}ms")],
-)
-def test_a_lost_worker_fails_the_job_instead_of_hanging(tmp_path, how, root_cause, message):
+# torchrun's report (ChildFailedError) has a block per failed rank. A killed rank 1 is in it with
+# its signal; it is usually the root cause, but rank 0, whose connection to it was reset, may fail
+# within the same second and be named first. A hung rank 1 fails nothing itself: rank 0's timeout
+# is the root cause.
+LOST_WORKER_REPORTS = {
+    "killed": r"rank\s*:\s*1 \(local_rank: 1\)\s+exitcode\s*:\s*-9 .*\(SIGKILL\)",
+    "hangs": rf"Root Cause.*?rank\s*:\s*0 .*?Timed out waiting {TIMEOUT_S * 1000}ms",
+}
+
+
+@pytest.mark.parametrize("how", LOST_WORKER_REPORTS)
+def test_a_lost_worker_fails_the_job_instead_of_hanging(tmp_path, how):
     """Rank 1 dies: torchrun sees it and stops the job. Rank 1 hangs: rank 0's collective times
     out after TIMEOUT_S and raises, and torchrun reports rank 0's error (``@record``)."""
     result, seconds = torchrun(how, tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert "ChildFailedError" in output and "Root Cause" in output, output
-    report = output[output.index("Root Cause") :]
-    assert re.search(rf"rank\s*:\s*{root_cause}\b", report) and message in report, output
+    assert "ChildFailedError" in output, output
+    report = output[output.index("ChildFailedError") :]
+    assert re.search(LOST_WORKER_REPORTS[how], report, re.DOTALL), output
     assert seconds < 60, f"the job took {seconds:.0f} s to fail"
 
 
