@@ -81,7 +81,7 @@ def _both_classes(y: np.ndarray, where: str) -> None:
     if positives == 0 or positives == len(y):
         missing = "positive (1)" if positives == 0 else "negative (0)"
         raise ValueError(
-            f"{where}: y_true has no {missing} case, so the curve is undefined (scikit-learn "
+            f"{where}: y_true has no {missing} case, so {where} is undefined (scikit-learn "
             "warns and returns nan); evaluate on data with both classes (stratify the split)"
         )
 
