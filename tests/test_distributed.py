@@ -222,6 +222,24 @@ def test_uneven_shards_need_the_weighted_mean(equal_results):
         assert np.abs(results["plain_grads"] - full).max() > 1e-4
 
 
+def test_shards_partition_each_batch_and_refuse_one_too_small():
+    from nnlearn import distributed
+
+    batch = np.arange(11)
+    shards = [distributed.shard(batch, rank, 3) for rank in range(3)]
+    np.testing.assert_array_equal(np.concatenate(shards), batch)  # every example once, in order
+    assert [len(s) for s in shards] == [4, 4, 3]
+    with pytest.raises(ValueError, match="at least 3"):
+        distributed.shard(batch[:2], 0, 3)
+
+
+def test_without_a_process_group_the_error_says_how_to_start_one():
+    from nnlearn import distributed
+
+    with pytest.raises(RuntimeError, match="init_process_group.*torchrun"):
+        distributed.all_reduce_mean([np.ones(3)])
+
+
 # torchrun's report (ChildFailedError) has a block per failed rank. A killed rank 1 is in it with
 # its signal; it is usually the root cause, but rank 0, whose connection to it was reset, may fail
 # within the same second and be named first. A hung rank 1 fails nothing itself: rank 0's timeout
