@@ -19,7 +19,7 @@ PLANTS = {
     ),
     "exception": Plant(
         "sgd_update",
-        "    for name, param in params.items():\n        param -= lr * grads[name]\n",
+        "    for name, param in params.items():\n        param -= lr * grads[name]",
         RAISE,
         ("test_sgd_update", "test_train", "test_train_early_stopping"),
     ),
