@@ -21,12 +21,12 @@ expectation into an expectation we can sample by playing episodes:
   ``torch.distributions.Categorical(logits=z).log_prob(a)``;
 * :func:`policy_gradient_loss` is the surrogate
   :math:`L = -\frac1N \sum_t \log\pi_\theta(a_t \mid s_t)\,A_t` whose gradient is the
-  estimate above. It is *not* a performance measure: its value depends on the advantages of
-  the episodes just played, not on how good the policy is.
+  estimate above. It is *not* a performance measure: its value depends on the episodes just
+  played and on the baseline chosen, not on how good the policy is.
 
-:func:`run_episodes` plays (many episodes in step, one network call per step) and
-:func:`train_reinforce` trains;
-the environment is any object with Gymnasium's ``reset``/``step`` (:mod:`nnlearn.cartpole`).
+:func:`run_episodes` plays episodes (many in step: one network call per time step serves
+them all) and :func:`train_reinforce` trains; an environment is any object with Gymnasium's
+``reset``/``step``, such as :class:`nnlearn.cartpole.CartPole`.
 """
 
 from __future__ import annotations
@@ -136,6 +136,8 @@ def choose_actions(
     logits = np.asarray(logits, dtype=np.float64)
     if greedy:
         return np.argmax(logits, axis=-1)
+    if rng is None:
+        raise ValueError("choose_actions: sampling needs rng (a numpy Generator), or greedy=True")
     cumulative = np.cumsum(softmax_values(logits, axis=-1), axis=-1)[:, :-1]
     return (cumulative <= rng.random((len(logits), 1))).sum(axis=-1)
 
@@ -165,7 +167,7 @@ def run_episodes(
     while playing:
         with no_grad():
             logits = policy(_inputs(policy, [observations[i][-1] for i in playing]))
-        chosen = choose_actions(getattr(logits, "data", logits), rng, greedy)
+        chosen = choose_actions(logits.data if isinstance(logits, Tensor) else logits, rng, greedy)
         for i, action in zip(playing, chosen.tolist(), strict=True):
             observation, reward, terminated, truncated[i], _ = envs[i].step(action)
             actions[i].append(action)

@@ -162,6 +162,8 @@ def test_sampled_actions_follow_the_softmax_probabilities():
     frequencies = np.bincount(draws, minlength=3) / 40_000
     assert np.all(np.abs(frequencies - p) < 5 * np.sqrt(p * (1 - p) / 40_000))
     assert pg.choose_actions(logits, greedy=True).tolist() == [2]
+    with pytest.raises(ValueError, match="sampling needs rng"):
+        pg.choose_actions(logits)
 
 
 def test_an_episode_records_what_the_environment_gave():
