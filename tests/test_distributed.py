@@ -156,6 +156,8 @@ def worker(job: str, out: str) -> None:
 def torchrun(job: str, out: Path) -> tuple[subprocess.CompletedProcess, float]:
     """Run this file's ``job`` with torchrun on two processes; its output and its seconds."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # gloo's connections over the loopback interface (127.0.0.1), whatever the host name resolves to
+    env.setdefault("GLOO_SOCKET_IFNAME", "lo0" if sys.platform == "darwin" else "lo")
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
