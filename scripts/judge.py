@@ -50,6 +50,14 @@ SCRIPTS = Path(__file__).resolve().parent
 FLAGS = "nnlearn-judge-flags: "  # the line finish() prints
 
 
+# A failed call's error that says it ran into a limit (the process lived on): its flag.
+LIMITS = {
+    "limit:memory": ("MemoryError", "Unable to allocate"),
+    "limit:file-size": ("File too large",),
+    "limit:processes": ("Resource temporarily unavailable",),
+}
+
+
 class StudentError(Exception):
     """The student process failed (died, timed out, broke the protocol)."""
 
@@ -156,7 +164,7 @@ class Judge:
         except wire.ProtocolError as error:
             self._fail("protocol-error", StudentDied, f"sent an unreadable value: {error}")
         if reply.get("error"):
-            raise wire.as_exception(reply["error"])
+            raise self._failed(reply["error"])
 
     def finish(self) -> None:
         self.close()
@@ -174,6 +182,8 @@ class Judge:
         header, buffers, refs = wire.call(proxy._node, args, kwargs, self._export)
         header["errstate"] = np.geterr()  # a test's np.errstate(over="raise") holds there too
         reply, reply_buffers = self._request(header, buffers)
+        if reply.get("op") == "raise":
+            raise self._failed(reply)
         try:
             return wire.finish_call(reply, reply_buffers, self._resolve, refs)
         except wire.ProtocolError as error:
@@ -184,7 +194,7 @@ class Judge:
         self._check(proxy)
         reply, buffers = self._request({"op": "getattr", "target": proxy._node, "name": name})
         if reply.get("op") == "raise":
-            raise wire.as_exception(reply)
+            raise self._failed(reply)
         try:
             return wire.Decoder(buffers, self._resolve).decode(reply["value"])
         except (wire.ProtocolError, KeyError) as error:
@@ -358,6 +368,14 @@ class Judge:
             name = signal.Signals(number).name if number in signal.valid_signals() else number
             return f"ended by signal {name}"
         return f"exit status {code}"
+
+    def _failed(self, error: dict) -> Exception:
+        """The exception of a failed call or cell; a limit it ran into is flagged."""
+        text = f"{error.get('type')}: {error.get('message')}"
+        for flag, signs in LIMITS.items():
+            if any(sign in text for sign in signs):
+                self._flag(flag)
+        return wire.as_exception(error)
 
     def _flag(self, flag: str) -> None:
         self.flags[flag] = None

@@ -120,6 +120,7 @@ class JudgedExecute(Execute):
             for index, source in students.items():
                 nb.cells[index].source = source
         flags = tamper_scan.scan(list(students.values()), instructor) + _judge_flags(finish)
+        flags = list(dict.fromkeys(flags))  # the scan and the judge may see the same thing
         if flags:
             nb.cells.insert(0, flags_cell(flags))
         return nb, resources

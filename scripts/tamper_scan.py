@@ -120,7 +120,11 @@ def scan(student_cells: list[str], instructor_cells: list[str]) -> list[str]:
     for source in instructor_cells:
         tree = ast.parse(source)
         imported.update(_imports(ast.walk(tree)))
-        defined.update(_bound(tree, set()) - set(_imports(ast.walk(tree))))
+        defined.update(
+            node.name
+            for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        )
     flags: dict[str, None] = {}
     for source in student_cells:
         try:
@@ -141,9 +145,13 @@ def scan(student_cells: list[str], instructor_cells: list[str]) -> list[str]:
 def _node_flags(node: ast.AST, modules: dict[str, str]):
     if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
         targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-        for part in (p for target in targets for p in ast.walk(target)):
-            if isinstance(part, ast.Attribute) and _dotted(part).split(".")[0] in modules:
-                yield f"sets-module-attribute:{_dotted(part)}"
+        for target in targets:
+            for part in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+                # np.testing.assert_allclose = ..., sys.modules["numpy"] = ...
+                if isinstance(part, ast.Subscript) and isinstance(part.value, ast.Attribute):
+                    part = part.value
+                if isinstance(part, ast.Attribute) and _dotted(part).split(".")[0] in modules:
+                    yield f"sets-module-attribute:{_dotted(part)}"
     elif isinstance(node, ast.Name) and node.id in NAMES:
         yield f"uses:{node.id}"
     elif isinstance(node, ast.Attribute):
@@ -153,7 +161,7 @@ def _node_flags(node: ast.AST, modules: dict[str, str]):
         elif node.attr in OS_CALLS and modules.get(dotted.split(".")[0]) == "os":
             yield f"uses:os.{node.attr}"
     elif isinstance(node, (ast.Import, ast.ImportFrom)):
-        for name in [node.module or ""] + [alias.name for alias in node.names]:
+        for name in [getattr(node, "module", None) or ""] + [alias.name for alias in node.names]:
             if name.split(".")[0] in MODULES:
                 yield f"imports:{name.split('.')[0]}"
     elif isinstance(node, ast.Constant) and isinstance(node.value, str):
