@@ -1,12 +1,14 @@
 """Chapter 20: data-parallel training on torch.distributed, run for real with torchrun.
 
-This file is also the workers' script: each test starts it with
+This file is also the workers' script: the tests start it with
 ``torchrun --standalone --nproc_per_node=2 tests/test_distributed.py JOB OUT`` (two processes on
-this machine, gloo over 127.0.0.1, one thread each). In the ``equal`` job each worker writes
-what it computed to ``OUT/rank<r>.npz``; the tests then check it in this process against
-references computed here without any process group: ``model.fit`` on the full batches in one
-process (float64), the closed-form sum for the ring all-reduce. All equality checks share one
-job (each worker's ``import torch`` costs seconds); the failure tests start one job each.
+this machine, gloo over 127.0.0.1, one thread each). Each worker's ``import torch`` costs
+seconds, so there are two jobs. In the ``equal`` job each worker writes what it computed to
+``OUT/rank<r>.npz``, checked here against references computed without any process group
+(``model.fit`` on the full batches in one process, float64; the closed-form sum for the ring
+all-reduce); then training goes on and rank 1 is killed mid-run, so the job must fail with
+torchrun's report. In the ``hangs`` job rank 1 stops answering instead, and rank 0's collective
+must time out.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ EXAMPLES, FEATURES, CLASSES = 48, 5, 3
 EVEN = {"batch_size": 16, "epochs": 2}  # every global batch splits 8 + 8
 UNEVEN = {"batch_size": 11, "epochs": 2}  # batches of 11 (6 + 5) and a last one of 4 (2 + 2)
 RING_SHAPE = (3, 5)  # 15 numbers: chunks of 8 and 7
-STOP_AT_STEP = 2  # the failure jobs: rank 1 dies (or stops answering) before this step
-TIMEOUT_S = 2  # the failure jobs' collective timeout (init_process_group(timeout=...))
+STOP_AT_STEP = 2  # rank 1 dies (or stops answering) before this training step
+TIMEOUT_S = 5  # the hangs job's collective timeout (init_process_group(timeout=...))
 JOB_LIMIT_S = 120  # no job may hang the test suite: the subprocess is killed after this
 
 
@@ -67,7 +69,8 @@ def ring_input(rank: int) -> np.ndarray:
 
 # --- the workers (run by torchrun, not by pytest) ---------------------------------------------
 def equal_job(rank: int, out: Path) -> None:
-    """Everything the equality tests check, computed by one worker of the two."""
+    """Everything the equality tests check, computed by one worker of the two; then rank 1 is
+    killed mid-run, for the failure test."""
     import copy
 
     import torch
@@ -117,9 +120,11 @@ def equal_job(rank: int, out: Path) -> None:
     results["weighted_grads"] = distributed.all_reduce_mean(grads, len(x_shard))[0]
     results["plain_grads"] = distributed.all_reduce_mean(grads)[0]
     np.savez(out / f"rank{rank}.npz", **results)
+    dist.barrier()  # both files are written before rank 1 dies
+    train_until_lost(rank, "killed")
 
 
-def failing_job(rank: int, how: str) -> None:
+def train_until_lost(rank: int, how: str) -> None:
     """Training steps until rank 1 stops at STOP_AT_STEP: it dies (SIGKILL, as an out-of-memory
     kill would) or hangs (it never joins the next collective)."""
     import signal
@@ -143,13 +148,14 @@ def worker(job: str, out: str) -> None:
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    timeout = timedelta(seconds=TIMEOUT_S if job != "equal" else 60)
+    # The equal job's ranks may wait long for each other (DistributedDataParallel's first use
+    # imports much of torch), so its timeout is generous; the hangs job's is TIMEOUT_S.
+    timeout = timedelta(seconds=TIMEOUT_S if job == "hangs" else 60)
     dist.init_process_group("gloo", timeout=timeout)
     if job == "equal":
         equal_job(dist.get_rank(), Path(out))
     else:
-        failing_job(dist.get_rank(), job)
-    dist.destroy_process_group()
+        train_until_lost(dist.get_rank(), job)
 
 
 # --- the tests ---------------------------------------------------------------------------------
@@ -170,11 +176,17 @@ def torchrun(job: str, out: Path) -> tuple[subprocess.CompletedProcess, float]:
 
 
 @pytest.fixture(scope="module")
-def equal_results(tmp_path_factory) -> list[dict[str, np.ndarray]]:
+def equal_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, float, Path]:
     out = tmp_path_factory.mktemp("data_parallel")
-    result, _ = torchrun("equal", out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return [dict(np.load(out / f"rank{rank}.npz")) for rank in range(WORLD)]
+    return (*torchrun("equal", out), out)
+
+
+@pytest.fixture(scope="module")
+def equal_results(equal_run) -> list[dict[str, np.ndarray]]:
+    result, _, out = equal_run
+    files = [out / f"rank{rank}.npz" for rank in range(WORLD)]
+    assert all(f.exists() for f in files), result.stdout + result.stderr
+    return [dict(np.load(f)) for f in files]
 
 
 def fit_in_one_process(settings: dict, **model_options) -> tuple[dict, list[float]]:
@@ -242,27 +254,30 @@ def test_without_a_process_group_the_error_says_how_to_start_one():
         distributed.all_reduce_mean([np.ones(3)])
 
 
-# torchrun's report (ChildFailedError) has a block per failed rank. A killed rank 1 is in it with
-# its signal; it is usually the root cause, but rank 0, whose connection to it was reset, may fail
-# within the same second and be named first. A hung rank 1 fails nothing itself: rank 0's timeout
-# is the root cause.
-LOST_WORKER_REPORTS = {
-    "killed": r"rank\s*:\s*1 \(local_rank: 1\)\s+exitcode\s*:\s*-9 .*\(SIGKILL\)",
-    "hangs": rf"Root Cause.*?rank\s*:\s*0 .*?Timed out waiting {TIMEOUT_S * 1000}ms",
-}
-
-
-@pytest.mark.parametrize("how", LOST_WORKER_REPORTS)
-def test_a_lost_worker_fails_the_job_instead_of_hanging(tmp_path, how):
-    """Rank 1 dies: torchrun sees it and stops the job. Rank 1 hangs: rank 0's collective times
-    out after TIMEOUT_S and raises, and torchrun reports rank 0's error (``@record``)."""
-    result, seconds = torchrun(how, tmp_path)
+def failure_report(result: subprocess.CompletedProcess, seconds: float) -> str:
+    """torchrun's report of a failed job (ChildFailedError: a block per failed rank)."""
     output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert "ChildFailedError" in output, output
-    report = output[output.index("ChildFailedError") :]
-    assert re.search(LOST_WORKER_REPORTS[how], report, re.DOTALL), output
+    assert result.returncode != 0 and "ChildFailedError" in output, output
     assert seconds < 60, f"the job took {seconds:.0f} s to fail"
+    return output[output.index("ChildFailedError") :]
+
+
+def test_a_killed_worker_fails_the_job(equal_run):
+    """Rank 1 is killed mid-run: torchrun sees it and stops the job. Rank 1 is usually the root
+    cause; rank 0, whose connection to it was reset, may fail in the same second and be named
+    first, so the test looks for rank 1's block anywhere in the report."""
+    result, seconds, _ = equal_run
+    report = failure_report(result, seconds)
+    killed = r"rank\s*:\s*1 \(local_rank: 1\)\s+exitcode\s*:\s*-9 .*\(SIGKILL\)"
+    assert re.search(killed, report), report
+
+
+def test_a_hung_worker_times_out_the_collective_and_fails_the_job(tmp_path):
+    """Rank 1 stops answering: rank 0's collective times out after TIMEOUT_S and raises, and
+    torchrun reports rank 0's error as the root cause (the worker is decorated with @record)."""
+    report = failure_report(*torchrun("hangs", tmp_path))
+    expected = rf"Root Cause.*?rank\s*:\s*0 .*?Timed out waiting {TIMEOUT_S * 1000}ms"
+    assert re.search(expected, report, re.DOTALL), report
 
 
 if __name__ == "__main__":  # a worker, started by torchrun
