@@ -131,13 +131,13 @@ class Encoder:
         return self._content(value)
 
     def _content(self, value):
-        if isinstance(value, PLAIN):
+        if isinstance(value, PLAIN) and not isinstance(value, np.generic):  # np.float64 is a float
             return value
         if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in KINDS:
-            array = np.ascontiguousarray(value)
+            array = np.asarray(value)  # (not ascontiguousarray: it makes a 0-d array 1-d)
             if isinstance(value, np.ndarray):
                 self.refs.append(value)
-            self.buffers.append(array.tobytes())
+            self.buffers.append(array.tobytes(order="C"))
             kind = "array" if isinstance(value, np.ndarray) else "scalar"
             return {
                 "t": kind,

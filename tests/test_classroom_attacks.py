@@ -199,12 +199,14 @@ def test_make_grade_refuses_without_the_sandbox_and_says_how_to_opt_in(tmp_path)
 
 def test_the_wire_carries_plain_data_and_refuses_the_rest():
     value = {"w": np.arange(6.0).reshape(2, 3), (1, "a"): [None, True, 2, 3.5, "s", np.int64(7)]}
+    value["0-d"], value["scalar"] = np.zeros(()), np.float64(2.5)  # not (1,), not a float
     encoder = wire.Encoder(export=lambda v: pytest.fail(f"not plain data: {v!r}"))
     node = encoder.encode(value)
     header, buffers = wire.unpack(wire.pack({"v": node}, encoder.buffers)[8:])
     back = wire.Decoder(buffers, resolve=lambda n: pytest.fail("no references")).decode(header["v"])
     assert back.keys() == value.keys() and back[1, "a"] == value[1, "a"]
     np.testing.assert_array_equal(back["w"], value["w"])
+    assert back["0-d"].shape == () and type(back["scalar"]) is np.float64
     # An object array would carry pointers; a reference the judge never made is refused.
     objects = {"t": "array", "dtype": "|O", "shape": [1], "b": 0}
     with pytest.raises(wire.ProtocolError):
