@@ -17,6 +17,8 @@ c.CourseDirectory.course_id = "nnlearn"
 # Each cell of a submission may run this long (seconds) before nbgrader interrupts the kernel
 # and moves on: an infinite loop then costs the student that part, not the whole assignment.
 # The real work of any cell takes a few seconds (the first `import torch` is the slowest).
+# The student's code runs in the judge's student process (scripts/judge.py), which stops a
+# call 5 s before this limit; nbgrader's interrupt stops it too if it comes first.
 c.ExecutePreprocessor.timeout = 30
 c.ExecutePreprocessor.interrupt_on_timeout = True
 # After a cell's reply, nbclient waits this long (seconds) for the cell's last output. Its

@@ -162,7 +162,7 @@ class Judge:
         try:
             self._bind(reply, buffers)
         except wire.ProtocolError as error:
-            self._fail("protocol-error", StudentDied, f"sent an unreadable value: {error}")
+            self._fail("protocol-error", StudentDied, f"sent an unreadable value ({error})")
         if reply.get("error"):
             raise self._failed(reply["error"])
 
@@ -187,7 +187,7 @@ class Judge:
         try:
             return wire.finish_call(reply, reply_buffers, self._resolve, refs)
         except wire.ProtocolError as error:
-            self._fail("protocol-error", StudentDied, f"sent an unreadable value: {error}")
+            self._fail("protocol-error", StudentDied, f"sent an unreadable value ({error})")
 
     def getattr(self, proxy: Proxy, name: str):
         self._ensure()
@@ -198,7 +198,7 @@ class Judge:
         try:
             return wire.Decoder(buffers, self._resolve).decode(reply["value"])
         except (wire.ProtocolError, KeyError) as error:
-            self._fail("protocol-error", StudentDied, f"sent an unreadable value: {error}")
+            self._fail("protocol-error", StudentDied, f"sent an unreadable value ({error})")
 
     def _check(self, proxy: Proxy) -> None:
         if proxy._node["t"] == "handle" and proxy._generation != self.generation:
@@ -224,9 +224,9 @@ class Judge:
         if node["t"] == "handle":
             label = str(node.get("origin"))[:100]
             return Proxy(self, {"t": "handle", "id": int(node["id"])}, label)
-        if node["t"] == "callback":
+        if node["t"] == "callback" and 0 <= int(node["id"]) < len(self.callbacks):
             return self.callbacks[int(node["id"])]
-        raise wire.ProtocolError(f"the student process may not send {node['t']!r}")
+        raise wire.ProtocolError(f"the student process may not send {node!r:.100}")
 
     # The student process.
 
@@ -293,18 +293,18 @@ class Judge:
             while True:
                 reply, reply_buffers = self.pipe.recv()
                 if reply.get("output") and not self.replaying:
-                    sys.stdout.write(str(reply["output"]))
+                    sys.stdout.write(str(reply["output"])[:100_000])
                 if reply.get("op") in ("return", "raise"):
                     return reply, reply_buffers
                 if reply.get("op") != "call":
                     raise wire.ProtocolError(f"unexpected {reply.get('op')!r}")
                 self._serve_callback(reply, reply_buffers)
         except _Timeout:
-            self._fail("timeout", StudentTimeout, f"took longer than {self.timeout:g} s")
+            self._fail("timeout", StudentTimeout, f"ran longer than {self.timeout:g} s")
         except (_Died, EOFError, BrokenPipeError):
-            self._fail("process-died", StudentDied, "stopped")
+            self._fail("process-died", StudentDied, "ended its process")
         except wire.ProtocolError as error:
-            self._fail("protocol-error", StudentDied, f"broke the protocol: {error}")
+            self._fail("protocol-error", StudentDied, f"broke the protocol ({error})")
         except KeyboardInterrupt:  # nbgrader's interrupt at its cell timeout
             self._kill()
             self._flag("interrupted")
@@ -343,7 +343,10 @@ class Judge:
     def _fail(self, flag: str, error_type: type, message: str):
         status = self._kill()
         self._flag(flag if flag != "process-died" else f"{flag} ({status})")
-        self.failure = error_type(f"The student's code {message} ({status}); it was stopped.")
+        self.failure = error_type(
+            f"The student's code {message} ({status}). The next call starts a new process, "
+            "which runs the cells that had finished again."
+        )
         raise self.failure from None
 
     def _kill(self) -> str:

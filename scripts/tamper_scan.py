@@ -16,66 +16,18 @@ import ast
 import re
 
 # Names, attributes and modules that reach into the interpreter, the process or the machine.
-NAMES = {
-    "setattr",
-    "delattr",
-    "__builtins__",
-    "builtins",
-    "globals",
-    "vars",
-    "eval",
-    "exec",
-    "__import__",
-}
-ATTRIBUTES = {
-    "__code__",
-    "__globals__",
-    "__subclasses__",
-    "__builtins__",
-    "f_globals",
-    "f_locals",
-    "f_back",
-    "_getframe",
-}
-OS_CALLS = {
-    "system",
-    "popen",
-    "fork",
-    "forkpty",
-    "kill",
-    "killpg",
-    "_exit",
-    "execv",
-    "execve",
-    "execvp",
-    "spawnv",
-    "remove",
-    "unlink",
-    "rename",
-    "replace",
-    "rmdir",
-    "chmod",
-    "chown",
-    "symlink",
-    "setrlimit",
-}
-MODULES = {
-    "ctypes",
-    "subprocess",
-    "socket",
-    "multiprocessing",
-    "signal",
-    "resource",
-    "urllib",
-    "http",
-    "requests",
-    "gc",
-    "inspect",
-    "importlib",
-    "builtins",
-    "pty",
-    "mmap",
-}
+NAMES = set("setattr delattr __builtins__ builtins globals vars eval exec __import__".split())
+ATTRIBUTES = set(
+    "__code__ __globals__ __subclasses__ __builtins__ f_globals f_locals f_back _getframe".split()
+)
+OS_CALLS = set(
+    "system popen fork forkpty kill killpg _exit execv execve execvp spawnv remove unlink rename "
+    "replace rmdir chmod chown symlink setrlimit".split()
+)
+MODULES = set(
+    "ctypes subprocess socket multiprocessing signal resource urllib http requests gc inspect "
+    "importlib builtins pty mmap".split()
+)
 OUTSIDE = re.compile(r"^(~?/|\.\./)\S*[A-Za-z]\S*$")  # /abs/path, ~/path, ../path
 
 

@@ -71,7 +71,10 @@ class Pipe:
         while data:
             if self.wait:
                 self.wait(self.write_fd, True)
-            data = data[_write(self.write_fd, data) :]
+            try:
+                data = data[os.write(self.write_fd, data) :]
+            except BlockingIOError:  # the judge's non-blocking pipe is full: wait again
+                pass
 
     def recv(self) -> tuple[dict, list[memoryview]]:
         (size,) = struct.unpack(">Q", self._read(8))
@@ -84,23 +87,12 @@ class Pipe:
         while left:
             if self.wait:
                 self.wait(self.read_fd, False)
-            chunk = _read(self.read_fd, min(left, 2**20))
+            chunk = os.read(self.read_fd, min(left, 2**20))
             if not chunk:
                 raise EOFError("the other side closed the pipe")
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
-
-
-def _write(fd: int, data) -> int:
-    try:
-        return os.write(fd, data)
-    except BlockingIOError:  # the judge's non-blocking pipe is full: wait again
-        return 0
-
-
-def _read(fd: int, size: int) -> bytes:
-    return os.read(fd, size)
 
 
 def is_data(value, depth: int = 0) -> bool:
