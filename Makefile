@@ -51,8 +51,8 @@ refresh:
 
 # Every test: lint, then pytest over tests/ and every chapter (nbval), spread over two processes
 # (a test file or a notebook stays in one process); nbval's run of each chapter is also the
-# book's (conftest.py writes it into book/notebooks/). Then the book is built from those runs
-# and its tests and the browser tests run, again over two processes.
+# book's (conftest.py writes it into book/notebooks/). Then the book is built from those runs,
+# and the tests of the built book run, one test at a time over two processes.
 PYTEST := $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
 EXECUTED := book/notebooks
 test: $(VENV)/test.stamp browser sandbox book/_vendor/.fetched
@@ -61,7 +61,7 @@ test: $(VENV)/test.stamp browser sandbox book/_vendor/.fetched
 	@rm -rf $(EXECUTED)
 	$(PYTEST) -n 2 --dist loadfile -m "not book" --executed-into=$(EXECUTED)
 	$(MAKE) --no-print-directory book-html
-	$(PYTEST) -n 2 --dist loadfile -m book
+	$(PYTEST) -n 2 --dist load -m book
 
 # Chromium for the browser tests: installed with apt-get when missing on Debian/Ubuntu.
 browser:

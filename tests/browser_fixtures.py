@@ -55,6 +55,9 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     width, height = VIEWPORTS[0]
     context = browser.new_context(viewport={"width": width, "height": height})
+    # Playwright's 30 s is too short on two busy cores: a page with many formulas took 34 s to
+    # typeset while the other process ran a chapter.
+    context.set_default_timeout(90_000)
     yield context.new_page()
     context.close()
 

@@ -6,6 +6,7 @@ import pytest
 
 from nnlearn.parity import available_devices
 from nnlearn.seeding import seed_everything
+from nnlearn.tensor import get_default_dtype, set_default_dtype
 
 
 def device_dtype_cases() -> list[tuple[str, np.dtype]]:
@@ -32,3 +33,14 @@ def same_draws_whatever_ran_before():
     it draws (a layer's initial weights, say) does not depend on the tests that ran before it in
     its process: ``make test`` spreads the test files over two processes."""
     seed_everything(0)
+
+
+@pytest.fixture
+def float64_default():
+    """nnlearn's default dtype is float64 for the test (numeric gradient checks need it), and
+    what it was afterwards. A test file asks for it with
+    ``pytest.mark.usefixtures("float64_default")`` in its ``pytestmark``."""
+    saved = get_default_dtype()
+    set_default_dtype("float64")
+    yield
+    set_default_dtype(saved)

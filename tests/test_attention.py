@@ -21,7 +21,7 @@ from nnlearn import attention, layers
 from nnlearn.attention import EmbeddingLookup, ScaledDotProductAttention, causal_mask, mask_bias
 from nnlearn.gradcheck import gradcheck
 
-pytestmark = pytest.mark.chapter16
+pytestmark = [pytest.mark.chapter16, pytest.mark.usefixtures("float64_default")]
 
 RNG = np.random.default_rng(16)
 B, N, T, S, D, DV = 2, 2, 4, 5, 3, 2  # batch, heads, queries, keys, key size, value size
@@ -35,14 +35,6 @@ PADDING[..., 0] = True  # every query may attend something
 KEEP = (RNG.random((B, N, T, S)) > 0.25) / 0.75  # a dropout mask, divided by the keep probability
 TOKENS = np.array([[1, 4, 4, 0], [4, 2, 1, 1]])  # repeated tokens: gradients must add up
 TABLE = RNG.standard_normal((6, 3))
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    saved = nl.get_default_dtype()
-    nl.set_default_dtype("float64")
-    yield
-    nl.set_default_dtype(saved)
 
 
 def attention_by_hand(q, k, v, allowed=None, keep=None):

@@ -28,7 +28,7 @@ from browser_support import (
 )
 from playwright.sync_api import Locator, Page
 
-pytestmark = pytest.mark.book
+pytestmark = pytest.mark.lab
 pytest_plugins = ["browser_fixtures"]
 
 OUTPUT_AREA = ".jp-OutputArea-output"

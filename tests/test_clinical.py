@@ -27,15 +27,7 @@ import nnlearn as nl
 from nnlearn import clinical
 from nnlearn.gradcheck import gradcheck
 
-pytestmark = pytest.mark.chapter19
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    saved = nl.get_default_dtype()
-    nl.set_default_dtype("float64")
-    yield
-    nl.set_default_dtype(saved)
+pytestmark = [pytest.mark.chapter19, pytest.mark.usefixtures("float64_default")]
 
 
 def _draw(seed: int, kind: str) -> tuple[np.ndarray, np.ndarray]:

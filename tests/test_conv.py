@@ -24,18 +24,11 @@ pytestmark = [
     pytest.mark.chapter14,
     # torch's own padding="same" with an even kernel (a parity case) pads a copy; it says so.
     pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning"),
+    pytest.mark.usefixtures("float64_default"),
 ]
 
 RNG = np.random.default_rng(14)
 X = RNG.standard_normal((2, 7, 8, 3))
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    saved = nl.get_default_dtype()
-    nl.set_default_dtype("float64")
-    yield
-    nl.set_default_dtype(saved)
 
 
 def cross_correlation(x, kernel, bias, strides, pads):

@@ -24,15 +24,7 @@ from nnlearn import generative
 from nnlearn.generative import KLNormal, Reparameterize
 from nnlearn.gradcheck import gradcheck
 
-pytestmark = pytest.mark.chapter17
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    saved = nl.get_default_dtype()
-    nl.set_default_dtype("float64")
-    yield
-    nl.set_default_dtype(saved)
+pytestmark = [pytest.mark.chapter17, pytest.mark.usefixtures("float64_default")]
 
 
 # --- the Functions: numeric gradients and planted formulas ----------------------------------------

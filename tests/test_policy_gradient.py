@@ -23,17 +23,9 @@ from nnlearn.gradcheck import gradcheck
 from nnlearn.layers import Dense
 from nnlearn.losses.functions import SoftmaxCrossEntropy
 
-pytestmark = pytest.mark.chapter18
+pytestmark = [pytest.mark.chapter18, pytest.mark.usefixtures("float64_default")]
 
 EVALUATION_SEEDS = range(1000, 1020)
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    saved = nl.get_default_dtype()
-    nl.set_default_dtype("float64")
-    yield
-    nl.set_default_dtype(saved)
 
 
 # --- reward-to-go and advantages --------------------------------------------------------------

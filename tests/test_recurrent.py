@@ -24,7 +24,7 @@ from nnlearn import bptt, recurrent
 from nnlearn.gradcheck import gradcheck
 from nnlearn.seeding import drawing_from
 
-pytestmark = pytest.mark.chapter15
+pytestmark = [pytest.mark.chapter15, pytest.mark.usefixtures("float64_default")]
 
 B, T, F, U = 2, 4, 3, 3  # batch, time, features, units
 RNG = np.random.default_rng(5)
@@ -37,14 +37,6 @@ FUNCTIONS["GRU"] = bptt.GRUSequence
 # recurrence (down to ~1e-4, from cancellations); at 1e-5 the rounding is ten times smaller
 # and the truncation error (~eps^2) still far below it.
 EPS = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    saved = nl.get_default_dtype()
-    nl.set_default_dtype("float64")
-    yield
-    nl.set_default_dtype(saved)
 
 
 def _weights(kind: str, seed: int = 2) -> tuple[np.ndarray, ...]:

@@ -21,7 +21,7 @@ from nnlearn import initializers, layers, regularization
 from nnlearn.gradcheck import gradcheck
 from nnlearn.regularization import InvertedDropout, Normalize
 
-pytestmark = pytest.mark.chapter09
+pytestmark = [pytest.mark.chapter09, pytest.mark.usefixtures("float64_default")]
 
 EPS = 1e-3  # Keras's epsilon
 RNG = np.random.default_rng(7)
@@ -31,14 +31,6 @@ GAMMA, BETA = RNG.uniform(0.5, 2, 4), RNG.standard_normal(4)
 GAMMA45, BETA45 = RNG.uniform(0.5, 2, (4, 5)), RNG.standard_normal((4, 5))
 MEAN, VARIANCE = RNG.standard_normal(4), RNG.uniform(0.5, 2, 4)
 MASK = (RNG.random((6, 4)) > 0.4).astype(float)
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    saved = nl.get_default_dtype()
-    nl.set_default_dtype("float64")
-    yield
-    nl.set_default_dtype(saved)
 
 
 def _normalized(x, axes, gamma, beta, mean=None, variance=None, shape=None):
