@@ -145,19 +145,22 @@ def _bwrap(argv: list[str], workdir: Path, hide: Sequence[Path], limits: Limits)
     hidden = [Path(os.path.realpath(p)) for p in hide] + [REPO / ".git"]
     cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev"]
     cmd += ["--proc", "/proc"]
-    for private in ("/tmp", "/var/tmp", "/dev/shm"):
-        cmd += _tmpfs(private, limits.file_bytes)
+    privates = [Path(os.path.realpath(p)) for p in ("/tmp", "/var/tmp", "/dev/shm")]
+    for private in privates:
+        cmd += _tmpfs(str(private), limits.file_bytes)
     cmd += ["--tmpfs", "/run", "--ro-bind", str(Path(workdir).resolve()), SUBMISSION]
     for home in homes:
         cmd += ["--tmpfs", str(home)]
-    # The course's Python under a home directory (pyenv, conda, a checkout in ~) stays visible.
+    # The course's Python under a home directory (pyenv, conda, a checkout in ~) or a temporary
+    # one (a checkout in /tmp, as CI may clone it) stays visible, read-only.
+    covered = homes + privates
     kept: list[Path] = []
     for directory in _python_dirs():
-        if _inside(directory, homes) and not _inside(directory, kept):
+        if _inside(directory, covered) and not _inside(directory, kept):
             kept.append(directory)
-            home = next(home for home in homes if _inside(directory, [home]))
+            top = next(top for top in covered if _inside(directory, [top]))
             for parent in reversed(directory.parents):  # bwrap would make them 0700, root's
-                if home in parent.parents:
+                if top in parent.parents:
                     cmd += ["--perms", "0755", "--dir", str(parent)]
             cmd += ["--ro-bind", str(directory), str(directory)]
     for path in hidden:
