@@ -24,7 +24,6 @@ line is ``RATIO transformer block training step nnlearn/torch = <x.xx>`` (median
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import numpy as np
@@ -151,12 +150,7 @@ def step_times(rounds: int) -> timing.Times:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15, help="timed blocks of each")
-    parser.add_argument("--threads", type=int, default=None, help="threads for both")
-    args = parser.parse_args()
-    if args.threads:
-        timing.limit_threads(args.threads)
+    args = timing.arguments(__doc__, rounds=15)
     print(
         f"character transformer, 1 block: vocabulary {VOCABULARY}, context {CONTEXT}, width "
         f"{WIDTH}, {HEADS} heads, batch {BATCH}, Adam, float32; torch {torch.__version__} "

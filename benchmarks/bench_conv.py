@@ -26,7 +26,6 @@ are ``RATIO <case> nnlearn/torch = <x.xx>``, one per case (median wall-clock rat
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -183,12 +182,7 @@ def call_times(contenders: dict[str, Contender], calls: int, rounds: int) -> dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=10, help="timed blocks of each")
-    parser.add_argument("--threads", type=int, default=None, help="threads for both")
-    args = parser.parse_args()
-    if args.threads:
-        timing.limit_threads(args.threads)
+    args = timing.arguments(__doc__, rounds=10)
     from threadpoolctl import threadpool_info  # installed with scikit-learn
 
     blas = [

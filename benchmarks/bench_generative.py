@@ -25,7 +25,6 @@ line is ``RATIO VAE training step nnlearn/torch = <x.xx>`` (the median wall-cloc
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import numpy as np
@@ -123,12 +122,7 @@ def step_times(rounds: int) -> timing.Times:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=30, help="timed blocks of each")
-    parser.add_argument("--threads", type=int, default=None, help="threads for both")
-    args = parser.parse_args()
-    if args.threads:
-        timing.limit_threads(args.threads)
+    args = timing.arguments(__doc__, rounds=30)
     print(
         f"VAE {PIXELS} -> {HIDDEN} -> 2x{LATENT} ~> {LATENT} -> {HIDDEN} -> {PIXELS}, batch "
         f"{BATCH}, BCE + KL, Adam, float32; torch {torch.__version__} "

@@ -20,7 +20,6 @@ is ``RATIO LSTM training step nnlearn/torch = <x.xx>`` (the median wall-clock ra
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import numpy as np
@@ -99,12 +98,7 @@ def step_times(rounds: int) -> timing.Times:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=20, help="timed blocks of each")
-    parser.add_argument("--threads", type=int, default=None, help="threads for both")
-    args = parser.parse_args()
-    if args.threads:
-        timing.limit_threads(args.threads)
+    args = timing.arguments(__doc__, rounds=20)
     print(
         f"LSTM({UNITS}) on (batch {BATCH}, time {TIME}, features {FEATURES}) -> Dense(1), MSE, "
         f"Adam, float32; torch {torch.__version__} ({torch.get_num_threads()} threads), numpy "

@@ -3,6 +3,7 @@ training steps, and the table and ``RATIO`` line that ``make bench`` collects.""
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -26,6 +27,18 @@ def limit_threads(threads: int) -> None:
         env = {**os.environ, **dict.fromkeys(variables, str(threads))}
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
     torch.set_num_threads(threads)
+
+
+def arguments(doc: str, rounds: int) -> argparse.Namespace:
+    """A benchmark's options, ``--rounds`` (timed blocks of each contender) and ``--threads``
+    (for every contender), read from the command line; the thread limit is applied."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=rounds, help="timed blocks of each")
+    parser.add_argument("--threads", type=int, default=None, help="threads for both")
+    args = parser.parse_args()
+    if args.threads:
+        limit_threads(args.threads)
+    return args
 
 
 Times = dict[str, tuple[list[float], list[float]]]  # name -> (wall seconds, CPU seconds) lists
