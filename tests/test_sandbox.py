@@ -113,6 +113,36 @@ def test_the_private_copy_is_writable_and_the_course_python_importable(workdir):
     assert sorted(p.name for p in workdir.iterdir()) == ["data.txt"]
 
 
+def test_a_course_python_under_tmp_stays_visible_and_read_only(workdir, monkeypatch):
+    # CI may clone the course into /tmp, which the sandbox replaces with a private one: the
+    # course's Python and checkout there must stay readable (and not writable).
+    checkout = Path(tempfile.mkdtemp(dir="/tmp", prefix="checkout-"))
+    try:
+        checkout.chmod(0o755)
+        (checkout / "module.py").write_text("WHERE = 'the checkout'")
+        (checkout / "module.py").chmod(0o644)
+        dirs = sandbox._python_dirs()
+        monkeypatch.setattr(sandbox, "_python_dirs", lambda: [*dirs, checkout])
+        out = lines(
+            run(
+                f"""
+                import sys
+                sys.path.insert(0, {str(checkout)!r})
+                import module
+                try:
+                    open({str(checkout / "new.txt")!r}, "w")
+                except OSError as error:
+                    print(module.WHERE, error.errno)
+                """,
+                workdir,
+            )
+        )
+        assert out == [f"the checkout {errno.EROFS}"]
+        assert not (checkout / "new.txt").exists()
+    finally:
+        shutil.rmtree(checkout)
+
+
 def test_writes_outside_the_private_copy_fail_and_leave_nothing(workdir, course, tmp_path):
     token = uuid.uuid4().hex
     targets = {
