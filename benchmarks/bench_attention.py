@@ -142,13 +142,6 @@ def first_losses() -> tuple[float, float]:
     return ours.item(), theirs.item()
 
 
-def step_times(rounds: int) -> timing.Times:
-    """Interleaved blocks of training steps of both (:func:`timing.step_times`)."""
-    batches = data()
-    runs = [("nnlearn", nnlearn_trainer(batches)), ("torch", torch_trainer(batches))]
-    return timing.step_times(runs, rounds, STEPS_PER_BLOCK)
-
-
 def main() -> None:
     args = timing.arguments(__doc__, rounds=15)
     print(
@@ -160,7 +153,9 @@ def main() -> None:
     ours, theirs = first_losses()
     print(f"first loss on the same batch: nnlearn {ours:.6f}, torch {theirs:.6f}")
     assert abs(ours - theirs) < 1e-4, "the two models must be the same model"
-    times = step_times(args.rounds)
+    times = timing.nnlearn_versus_torch(
+        nnlearn_trainer, torch_trainer, data(), args.rounds, STEPS_PER_BLOCK
+    )
     timing.report(times, "transformer block training step")
 
 

@@ -114,13 +114,6 @@ def torch_trainer(batches) -> Callable[[int], None]:
     return steps
 
 
-def step_times(rounds: int) -> timing.Times:
-    """Interleaved blocks of training steps of both (:func:`timing.step_times`)."""
-    batches = data()
-    runs = [("nnlearn", nnlearn_trainer(batches)), ("torch", torch_trainer(batches))]
-    return timing.step_times(runs, rounds, STEPS_PER_BLOCK)
-
-
 def main() -> None:
     args = timing.arguments(__doc__, rounds=30)
     print(
@@ -129,7 +122,9 @@ def main() -> None:
         f"({torch.get_num_threads()} threads), numpy {np.__version__}; medians of "
         f"{args.rounds} blocks of {STEPS_PER_BLOCK} steps"
     )
-    times = step_times(args.rounds)
+    times = timing.nnlearn_versus_torch(
+        nnlearn_trainer, torch_trainer, data(), args.rounds, STEPS_PER_BLOCK
+    )
     timing.report(times, "VAE training step")
 
 

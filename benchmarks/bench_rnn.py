@@ -90,13 +90,6 @@ def torch_trainer(batches) -> Callable[[int], None]:
     return steps
 
 
-def step_times(rounds: int) -> timing.Times:
-    """Interleaved blocks of training steps of both (:func:`timing.step_times`)."""
-    batches = data()
-    runs = [("nnlearn", nnlearn_trainer(batches)), ("torch", torch_trainer(batches))]
-    return timing.step_times(runs, rounds, STEPS_PER_BLOCK)
-
-
 def main() -> None:
     args = timing.arguments(__doc__, rounds=20)
     print(
@@ -104,7 +97,9 @@ def main() -> None:
         f"Adam, float32; torch {torch.__version__} ({torch.get_num_threads()} threads), numpy "
         f"{np.__version__}; medians of {args.rounds} blocks of {STEPS_PER_BLOCK} steps"
     )
-    times = step_times(args.rounds)
+    times = timing.nnlearn_versus_torch(
+        nnlearn_trainer, torch_trainer, data(), args.rounds, STEPS_PER_BLOCK
+    )
     timing.report(times, "LSTM training step")
 
 

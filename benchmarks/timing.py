@@ -60,6 +60,14 @@ def step_times(runs: list[tuple[str, Callable[[int], None]]], rounds: int, block
     return times
 
 
+def nnlearn_versus_torch(
+    nnlearn_trainer: Callable, torch_trainer: Callable, batches, rounds: int, block: int
+) -> Times:
+    """:func:`step_times` of the two trainers a benchmark makes from the same batches."""
+    runs = [("nnlearn", nnlearn_trainer(batches)), ("torch", torch_trainer(batches))]
+    return step_times(runs, rounds, block)
+
+
 def report(times: Times, case: str) -> float:
     """Print the medians (ms per step) of nnlearn and torch on both clocks, then the line
     ``RATIO <case> nnlearn/torch = <wall-clock ratio>``; return that ratio."""
