@@ -1,13 +1,13 @@
 """Epoch time of the digits MLP (64 -> 128 -> 128 -> 10, ReLU, Adam, float32, CPU): nnlearn's
-``fit`` against a hand-written numpy loop (the limit for a numpy engine) and against PyTorch,
-at batch sizes 32 and 256.
+``fit`` against a hand-written numpy loop (the limit for a numpy engine), against nnlearn's
+engine driven without ``fit`` and against PyTorch, at batch sizes 32 and 256.
 
 Run: ``.venv/bin/python benchmarks/bench_digits_mlp.py [--rounds 20] [--threads 1]``.
 ``--threads N`` gives every contender N threads (``torch.set_num_threads``, and for numpy's
 BLAS ``OPENBLAS_NUM_THREADS``: see :func:`timing.limit_threads`); without it each uses its default
 (on a busy 2-core machine threads wait on each other, so compare ``--threads 1`` too).
 
-The three start from the same weights (nnlearn's Glorot draw with seed 0), see the same
+The four start from the same weights (nnlearn's Glorot draw with seed 0), see the same
 batches (one permutation per epoch from ``np.random.default_rng(SHUFFLE_SEED)``) and compute
 the loss's value every batch (as ``fit`` must, to stop a diverging run), so they follow one
 trajectory up to rounding. That matters for speed: float32 values decaying towards zero (the
@@ -20,14 +20,18 @@ trajectories can differ in speed for that reason alone.
 * numpy: no autograd, what a person would write by hand: forward, the fused softmax +
   cross-entropy (value and gradient ``(p - t) / N``), the backward by hand, and torch's Adam
   formula updated in place in preallocated buffers (eps 1e-7).
+* engine: nnlearn's engine written as the torch loop is, without the Keras layer (no
+  ``Sequential``, no ``fit``, no loss object, logits instead of probabilities): ``Affine`` and
+  ``relu`` on Tensors, the cross-entropy from logits, ``backward()``, ``nl.optim.Adam``. Its
+  time against ``fit``'s is what the Keras API costs; against the numpy loop's, the engine's.
 * torch: the lean usual loop (permute, slice, forward, cross-entropy on logits, zero_grad,
   backward, ``torch.optim.Adam(eps=1e-7)``).
 
-Epochs of the three alternate, in an order that turns every round, so a busy machine slows
+Epochs of the four alternate, in an order that turns every round, so a busy machine slows
 them alike; after one warm-up epoch each, the median wall-clock time (and the median CPU time,
 ``time.process_time``, less sensitive to other processes) of each is reported, with the
-ratios nnlearn / numpy and nnlearn / torch. Where the time goes, before and after the speed
-work: benchmarks/README.md.
+ratios nnlearn / numpy, engine / numpy and nnlearn / torch. Where the time goes, before and
+after the speed work: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import torch
 
 import nnlearn as nl
 from nnlearn.data import Standardizer, load_digits, train_val_test_split
+from nnlearn.layers import Affine
 
 SIZES = (64, 128, 128, 10)
 LR, BETAS, EPS = 1e-3, (0.9, 0.999), 1e-7  # compile("adam"): Keras 3's defaults
@@ -167,6 +172,33 @@ def numpy_trainer(x, y, batch_size: int) -> Callable[[], None]:
     return lambda: model.epoch(x, y, batch_size)
 
 
+def engine_trainer(x, y, batch_size: int) -> Callable[[], None]:
+    """One epoch per call of nnlearn's engine in a loop written like the torch one below."""
+    params = [nl.Tensor(w, requires_grad=True) for w in nnlearn_model().get_weights()]
+    optimizer = nl.optim.Adam(params, lr=LR, betas=BETAS, eps=EPS)
+    layers = list(zip(params[0::2], params[1::2], strict=True))
+    generator = np.random.default_rng(SHUFFLE_SEED)
+
+    def epoch() -> None:
+        order = generator.permutation(len(x))
+        xs, ys = x[order], y[order]
+        for i in range(0, len(xs), batch_size):
+            h = nl.Tensor(xs[i : i + batch_size])
+            for kernel, bias in layers[:-1]:
+                h = nl.activations.relu(Affine.apply(h, kernel, bias))
+            logits = Affine.apply(h, *layers[-1])
+            labels = ys[i : i + batch_size]
+            loss = nl.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            loss = loss.mean()
+            if not np.isfinite(loss.item()):
+                raise RuntimeError("diverged")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    return epoch
+
+
 def torch_trainer(x, y, batch_size: int) -> Callable[[], None]:
     """One epoch of the usual torch loop per call (numpy's permutation, for the same batches)."""
     modules: list[torch.nn.Module] = []
@@ -197,7 +229,12 @@ def torch_trainer(x, y, batch_size: int) -> Callable[[], None]:
     return epoch
 
 
-TRAINERS = {"nnlearn": nnlearn_trainer, "numpy": numpy_trainer, "torch": torch_trainer}
+TRAINERS = {
+    "nnlearn": nnlearn_trainer,
+    "numpy": numpy_trainer,
+    "engine": engine_trainer,
+    "torch": torch_trainer,
+}
 
 
 def epoch_times(x, y, batch_size: int, rounds: int) -> dict[str, tuple[list, list]]:
@@ -241,25 +278,29 @@ def main() -> None:
         f"{', '.join(blas)}; medians of {args.rounds} interleaved epochs, ms per epoch"
     )
     print(
-        f"{'batch':>5} {'clock':>5}  {'nnlearn':>8} {'numpy':>8} {'torch':>8}  "
-        f"{'nnlearn/numpy':>13} {'nnlearn/torch':>13}"
+        f"{'batch':>5} {'clock':>5}  {'nnlearn':>8} {'numpy':>8} {'engine':>8} {'torch':>8}  "
+        f"{'nnlearn/numpy':>13} {'engine/numpy':>12} {'nnlearn/torch':>13}"
     )
     ratios = []
     for batch_size in args.batch_sizes:
         times = epoch_times(x, y, batch_size, args.rounds)
         for clock, column in (("wall", 0), ("cpu", 1)):
-            ours, numpy_, torch_ = (
+            ours, numpy_, engine, torch_ = (
                 1e3 * statistics.median(times[name][column]) for name in TRAINERS
             )
             print(
-                f"{batch_size:>5} {clock:>5}  {ours:>8.1f} {numpy_:>8.1f} {torch_:>8.1f}  "
-                f"{ours / numpy_:>13.2f} {ours / torch_:>13.2f}"
+                f"{batch_size:>5} {clock:>5}  {ours:>8.1f} {numpy_:>8.1f} {engine:>8.1f} "
+                f"{torch_:>8.1f}  {ours / numpy_:>13.2f} {engine / numpy_:>12.2f} "
+                f"{ours / torch_:>13.2f}"
             )
-        ratios.append((batch_size, ours / numpy_, ours / torch_))  # cpu clock: the last row
+        # cpu clock: the last row
+        ratios.append((batch_size, ours / numpy_, engine / numpy_, ours / torch_))
     # The summary `make bench` collects from every benchmark.
-    for batch_size, to_numpy, to_torch in ratios:
-        print(f"RATIO digits MLP fit epoch, batch {batch_size} nnlearn/numpy loop = {to_numpy:.2f}")
-        print(f"RATIO digits MLP fit epoch, batch {batch_size} nnlearn/torch = {to_torch:.2f}")
+    for batch_size, to_numpy, engine_to_numpy, to_torch in ratios:
+        name = f"RATIO digits MLP epoch, batch {batch_size}"
+        print(f"{name} nnlearn fit/numpy loop = {to_numpy:.2f}")
+        print(f"{name} nnlearn engine without fit/numpy loop = {engine_to_numpy:.2f}")
+        print(f"{name} nnlearn fit/torch = {to_torch:.2f}")
 
 
 if __name__ == "__main__":

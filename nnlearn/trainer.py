@@ -32,6 +32,7 @@ import numpy as np
 from nnlearn import data, losses, optim
 from nnlearn.metrics import EpochMeans
 from nnlearn.metrics import get as get_metric
+from nnlearn.module import Layer
 from nnlearn.seeding import rng
 from nnlearn.tensor import Tensor, no_grad
 from nnlearn.training import (
@@ -123,28 +124,30 @@ class Trainer:
         if not self.trainable_weights:
             warnings.warn("fit: the model has no trainable weights", stacklevel=2)
         try:
-            self._fit_epochs(train, val, batch_size, epochs, shuffle, hooks)
+            self._fit_epochs(train, val, batch_size, epochs, shuffle, hooks, self._penalties())
         finally:
             progress.close()
         return history
 
-    def _fit_epochs(self, train: Data, val, batch_size, epochs: range, shuffle, hooks) -> None:
+    def _fit_epochs(
+        self, train: Data, val, batch_size, epochs: range, shuffle, hooks, penalties
+    ) -> None:
         """The epochs of ``fit``, each followed by validation, with Keras's hooks."""
         self.stop_training = False
         hooks.call("on_train_begin", {})
         logs: dict = {}
         for epoch in epochs:
             hooks.call("on_epoch_begin", epoch, {})
-            logs = self._train_epoch(train, batch_size, shuffle, epoch, hooks)
+            logs = self._train_epoch(train, batch_size, shuffle, epoch, hooks, penalties)
             if val is not None:
-                val_logs = self._test_loop(val, batch_size, hooks)
+                val_logs = self._test_loop(val, batch_size, hooks, penalties)
                 logs = dict(sorted({**logs, **_prefixed("val_", val_logs)}.items()))
             hooks.call("on_epoch_end", epoch, logs)
             if self.stop_training:
                 break
         hooks.call("on_train_end", logs)
 
-    def _train_epoch(self, examples: Data, batch_size, shuffle, epoch, hooks) -> dict:
+    def _train_epoch(self, examples: Data, batch_size, shuffle, epoch, hooks, penalties) -> dict:
         means = EpochMeans(self.metric_functions)
         batch_logs = bool(hooks.listening("on_train_batch_end"))  # else the logs go unread
         # A diverging run overflows on its way to inf/nan: TrainingDiverged reports it, with
@@ -152,17 +155,17 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore"):
             for batch, (x, y, w) in enumerate(self._batches(examples, batch_size, shuffle)):
                 hooks.call("on_train_batch_begin", batch, {})
-                y_pred, loss = self._train_step(x, y, w, epoch, batch)
+                y_pred, loss = self._train_step(x, y, w, penalties, epoch, batch)
                 means.update(loss, y, y_pred)
                 hooks.call("on_train_batch_end", batch, means.result() if batch_logs else {})
                 if self.stop_training:
                     break
         return means.result()
 
-    def _train_step(self, x, y, w, epoch: int, batch: int) -> tuple[np.ndarray, float]:
+    def _train_step(self, x, y, w, penalties, epoch, batch) -> tuple[np.ndarray, float]:
         """Forward, loss, backward, update; the outputs and the loss's value."""
         y_pred = self(x, training=True)
-        loss = self._loss_with_penalties(y, y_pred, w)
+        loss = self._loss_with_penalties(y, y_pred, w, penalties)
         value = float(loss.data)
         if not math.isfinite(value):
             raise TrainingDiverged(
@@ -176,15 +179,30 @@ class Trainer:
             self.optimizer.step()
         return y_pred.data, value
 
-    def _loss_with_penalties(self, y: np.ndarray, y_pred: Tensor, w) -> Tensor:
-        """The compiled loss plus the weights' penalties (``self.losses``), as Keras adds them
-        in ``fit`` and ``evaluate`` alike."""
+    def _loss_with_penalties(self, y: np.ndarray, y_pred: Tensor, w, penalties) -> Tensor:
+        """The compiled loss plus the weights' penalties (``penalties()``, which is
+        ``self.losses``), as Keras adds them in ``fit`` and ``evaluate`` alike."""
         loss = self.loss(y, y_pred, w)
-        for penalty in self.losses:
+        for penalty in penalties():
             loss = loss + penalty
         return loss
 
-    def _test_loop(self, examples: Data, batch_size: int, hooks: Hooks) -> dict:
+    def _penalties(self) -> Callable[[], list[Tensor]]:
+        """What ``fit`` and ``evaluate`` call at every step for ``self.losses``, the penalties
+        of the trainable weights that have a regularizer.
+
+        The weights that have a regularizer are looked up once per call of ``fit`` or
+        ``evaluate``; whether each is trainable, and its regularizer, are read at every step, so
+        freezing a layer from a callback takes effect at once. (Walking the model's attributes
+        for its parameters at every step cost about a tenth of a small model's training time:
+        benchmarks/README.md.) A model that defines its own ``losses`` has it called every step.
+        """
+        if type(self).losses is not Layer.losses:
+            return lambda: self.losses
+        weights = [p for p in self.weights if p.regularizer is not None]
+        return lambda: [p.regularizer(p) for p in weights if p.requires_grad and p.regularizer]
+
+    def _test_loop(self, examples: Data, batch_size: int, hooks: Hooks, penalties) -> dict:
         """Loss and metrics over ``examples``, without recording a graph or updating."""
         means = EpochMeans(self.metric_functions)
         hooks.call("on_test_begin", {})
@@ -192,7 +210,8 @@ class Trainer:
             for batch, (x, y, w) in enumerate(self._batches(examples, batch_size, False)):
                 hooks.call("on_test_batch_begin", batch, {})
                 y_pred = self(x, training=False)
-                means.update(float(self._loss_with_penalties(y, y_pred, w).data), y, y_pred.data)
+                loss = self._loss_with_penalties(y, y_pred, w, penalties)
+                means.update(float(loss.data), y, y_pred.data)
                 hooks.call("on_test_batch_end", batch, means.result())
         hooks.call("on_test_end", means.result())
         return means.result()
@@ -221,7 +240,7 @@ class Trainer:
         sorted by name with ``return_dict=True``."""
         examples = self._checked_data(x, y, sample_weight, "evaluate")
         hooks = Hooks(callbacks or [], self, {"verbose": verbose, "epochs": 1})
-        logs = self._test_loop(examples, _batch_size(batch_size), hooks)
+        logs = self._test_loop(examples, _batch_size(batch_size), hooks, self._penalties())
         if verbose:
             print(format_logs(logs))
         if return_dict:

@@ -236,6 +236,64 @@ def test_a_frozen_layer_has_no_penalties_as_in_keras():
         assert len(expected) == 1  # the second layer's kernel penalty only
 
 
+class ChangesThePenalties(nl.training.Callback):
+    """Mid-epoch, freezes the first layer (batch 1), then drops the second layer's kernel
+    regularizer (batch 2): fit must follow each change at once, as ``model.losses`` does."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 1:
+            self.model.layers[0].trainable = False
+        if batch == 2:
+            self.model.layers[1].kernel.regularizer = None
+
+
+def test_fit_adds_model_losses_at_every_step_even_when_a_callback_changes_them(monkeypatch):
+    # The definition: fit adds sum(model.losses), computed afresh at every step. fit looks
+    # the regularized weights up once per call (for speed); it must give the same numbers.
+    def fit(model):
+        history = model.fit(
+            X,
+            LABELS,
+            batch_size=4,
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            callbacks=[ChangesThePenalties()],
+        )
+        return history.history["loss"], model.get_weights()
+
+    with floatx("float64"):
+        _, ours = random_twins(MODEL_CASES[2])
+        _, reference = random_twins(MODEL_CASES[2])
+        reference.set_weights(ours.get_weights())
+        loss, weights = fit(ours)
+        monkeypatch.setattr(nl.Sequential, "_penalties", lambda self: lambda: self.losses)
+        expected_loss, expected_weights = fit(reference)
+    assert loss == expected_loss
+    for w, expected in zip(weights, expected_weights, strict=True):
+        np.testing.assert_array_equal(w, expected)
+
+
+def test_a_model_that_defines_its_own_losses_has_them_added_by_fit_and_evaluate():
+    class WithExtraLoss(nl.Sequential):
+        @property
+        def losses(self):
+            return [*super().losses, nl.Tensor(1.0, dtype="float64")]
+
+    with floatx("float64"):
+        _, model = random_twins(MODEL_CASES[0])
+        extra = WithExtraLoss([nl.layers.Dense(4, "tanh"), nl.layers.Dense(3, "softmax")])
+        extra.build((None, 3))
+        extra.set_weights(model.get_weights())
+        extra.compile(optimizer=nl.optim.SGD(lr=0.1), loss="sparse_categorical_crossentropy")
+        loss = model.evaluate(X, LABELS, verbose=0)
+        # extra has no regularizers: its loss is model's minus model's penalties, plus 1
+        penalties = sum(value.item() for value in model.losses)
+        np.testing.assert_allclose(extra.evaluate(X, LABELS, verbose=0), loss - penalties + 1.0)
+        first = extra.fit(X, LABELS, batch_size=10, epochs=1, shuffle=False, verbose=0)
+        np.testing.assert_allclose(first.history["loss"][0], loss - penalties + 1.0)
+
+
 # --- against PyTorch: weight_decay -------------------------------------------------------------
 LR, WEIGHT_DECAY, EPOCHS, BATCH = 0.1, 0.2, 3, 4  # 3 batches per epoch: 9 steps
 
@@ -349,7 +407,7 @@ def test_a_planted_half_l2_gradient_breaks_the_weight_decay_equality(monkeypatch
 
 
 def test_a_fit_that_forgets_the_penalties_is_caught_by_keras(monkeypatch):
-    def without_penalties(self, y, y_pred, w):
+    def without_penalties(self, y, y_pred, w, penalties):
         return self.loss(y, y_pred, w)
 
     monkeypatch.setattr(nl.Sequential, "_loss_with_penalties", without_penalties)
