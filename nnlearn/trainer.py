@@ -200,7 +200,9 @@ class Trainer:
         if type(self).losses is not Layer.losses:
             return lambda: self.losses
         weights = [p for p in self.weights if p.regularizer is not None]
-        return lambda: [p.regularizer(p) for p in weights if p.requires_grad and p.regularizer]
+        return lambda: [
+            p.regularizer(p) for p in weights if p.requires_grad and p.regularizer is not None
+        ]
 
     def _test_loop(self, examples: Data, batch_size: int, hooks: Hooks, penalties) -> dict:
         """Loss and metrics over ``examples``, without recording a graph or updating."""
